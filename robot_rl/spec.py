@@ -1,0 +1,207 @@
+"""Robot spec: the single source of truth for a robot's interface (config/robots/<robot>.yaml).
+
+The twin, the ROS bridge, the controllers and the C exporter all read it: observation layout
+with units, action layout and physical bounds, rates, safety limits, cameras, domain
+randomization ranges, and the robot's physical model and control-law gains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from robot_rl.config import from_dict, load_yaml, param, stable_hash
+from robot_rl.errors import ConfigError, Described
+from robot_rl.paths import config_dir
+
+
+@dataclass(kw_only=True)
+class Field:
+    """One named slice of the observation or action vector."""
+
+    name: str = param(doc="name in the robot's terms, e.g. ee_pos, body_rates")
+    size: int = param(1, doc="number of entries", gt=0)
+    unit: str = param("", doc="physical unit of the entries (SI unless said)")
+    doc: str = param("", doc="what the entries are")
+    low: list[float] | None = param(None, doc="physical value that action -1 maps to (actions only)")
+    high: list[float] | None = param(None, doc="physical value that action +1 maps to (actions only)")
+
+    def validate(self, source: str, prefix: str) -> None:
+        for bound in ("low", "high"):
+            value = getattr(self, bound)
+            if value is not None and len(value) != self.size:
+                raise ConfigError(source, f"{prefix}.{bound}", f"{self.size} values (size)", value)
+
+
+@dataclass(kw_only=True)
+class Rates:
+    """Loop rates. Physics, controller and policy rates must divide each other."""
+
+    policy_hz: int = param(doc="policy steps per second", unit="Hz", gt=0)
+    control_hz: int = param(doc="control-law updates per second", unit="Hz", gt=0)
+    physics_hz: int = param(doc="twin physics steps per second", unit="Hz", gt=0)
+
+    def validate(self, source: str, prefix: str) -> None:
+        key = f"{prefix}.rates" if prefix else "rates"
+        if self.control_hz % self.policy_hz:
+            raise ConfigError(
+                source,
+                key,
+                f"control_hz a whole multiple of policy_hz ({self.policy_hz} Hz)",
+                Described(f"{self.control_hz} Hz"),
+            )
+        if self.physics_hz % self.control_hz:
+            raise ConfigError(
+                source,
+                key,
+                f"physics_hz a whole multiple of control_hz ({self.control_hz} Hz)",
+                Described(f"{self.physics_hz} Hz"),
+            )
+
+    @property
+    def control_substeps(self) -> int:
+        """Control-law updates per policy step."""
+        return self.control_hz // self.policy_hz
+
+    @property
+    def physics_substeps(self) -> int:
+        """Physics steps per control-law update."""
+        return self.physics_hz // self.control_hz
+
+
+@dataclass(kw_only=True)
+class Camera:
+    """A camera rendered by the twin (and published by the camera node on hardware)."""
+
+    name: str = param(doc="camera name: observation key and topic suffix")
+    width: int = param(128, unit="px", gt=0)
+    height: int = param(128, unit="px", gt=0)
+    fov_deg: float = param(60.0, doc="vertical field of view", unit="deg", gt=0, lt=180)
+    link: str | None = param(None, doc="robot link the camera is fixed to (None: fixed in the world)")
+    position: list[float] = param(
+        [0.0, 0.0, 1.0], doc="eye position (world, or link frame if link set)", unit="m"
+    )
+    target: list[float] = param([0.0, 0.0, 0.0], doc="look-at point, same frame as position", unit="m")
+    up: list[float] = param([0.0, 0.0, 1.0], doc="up vector, same frame as position")
+    near: float = param(0.01, unit="m", gt=0)
+    far: float = param(5.0, unit="m", gt=0)
+
+
+@dataclass(kw_only=True)
+class Safety:
+    """Limits every command passes through, in the twin and on hardware."""
+
+    box_low: list[float] = param(doc="lower corner of the safety box for the commanded target", unit="m")
+    box_high: list[float] = param(doc="upper corner of the safety box for the commanded target", unit="m")
+    command_timeout_s: float = param(
+        0.2, doc="watchdog: no fresh command within this -> hold/land/brake", unit="s", gt=0
+    )
+    sensor_max_age_s: float = param(0.1, doc="inputs older than this count as missing", unit="s", gt=0)
+    max_tilt_rad: float | None = param(
+        None, doc="largest allowed roll/pitch (aerial robots)", unit="rad", gt=0
+    )
+    max_speed: float | None = param(None, doc="largest allowed linear speed", unit="m/s", gt=0)
+    max_force: float | None = param(
+        None, doc="largest allowed contact force at the end effector", unit="N", gt=0
+    )
+
+    def validate(self, source: str, prefix: str) -> None:
+        for bound in ("box_low", "box_high"):
+            if len(getattr(self, bound)) != 3:
+                raise ConfigError(source, f"{prefix}.{bound}", "3 values (x, y, z)", getattr(self, bound))
+        if any(lo >= hi for lo, hi in zip(self.box_low, self.box_high)):
+            raise ConfigError(
+                source, f"{prefix}.box_low", f"each value below box_high {self.box_high}", self.box_low
+            )
+
+
+@dataclass(kw_only=True)
+class RobotSpec:
+    """Everything the stack needs to know about one robot."""
+
+    name: str = param(doc="robot name (file name without .yaml)")
+    description: str = param("", doc="one line for people")
+    rates: Rates = param(doc="policy / control / physics rates")
+    observation: list[Field] = param(doc="state observation layout, in order")
+    action: list[Field] = param(doc="action layout, in order; the policy acts in [-1, 1]")
+    safety: Safety = param(doc="limits every command passes through")
+    cameras: list[Camera] = param([], doc="cameras the twin can render")
+    randomization: dict[str, list[float]] = param(
+        {}, doc="domain randomization: parameter -> [low, high] sampled uniformly each episode"
+    )
+    model: dict[str, Any] = param({}, doc="physical model (checked by the robot's own dataclass)")
+    controller: dict[str, Any] = param({}, doc="control-law gains (checked by the controller's dataclass)")
+    source: str = dataclasses.field(default="", init=False, compare=False)
+
+    def validate(self, source: str, prefix: str) -> None:
+        self.source = source
+        for section in ("observation", "action"):
+            names = [f.name for f in getattr(self, section)]
+            dup = {n for n in names if names.count(n) > 1}
+            if dup:
+                raise ConfigError(source, section, "unique field names", sorted(dup))
+        for name, bounds in self.randomization.items():
+            if len(bounds) != 2 or bounds[0] > bounds[1]:
+                raise ConfigError(source, f"randomization.{name}", "[low, high] with low <= high", bounds)
+
+    @property
+    def obs_size(self) -> int:
+        return sum(f.size for f in self.observation)
+
+    @property
+    def action_size(self) -> int:
+        return sum(f.size for f in self.action)
+
+    @property
+    def policy_dt(self) -> float:
+        return 1.0 / self.rates.policy_hz
+
+    @property
+    def hash(self) -> str:
+        """Content hash: recorded in demonstrations, checkpoints and exported C headers."""
+        return stable_hash(self)
+
+    def camera(self, name: str) -> Camera:
+        for cam in self.cameras:
+            if cam.name == name:
+                return cam
+        known = ", ".join(c.name for c in self.cameras) or "none"
+        raise ConfigError(self.source, "cameras", f"a camera named one of: {known}", name)
+
+    def slices(self, section: str = "observation") -> dict[str, slice]:
+        """Name -> slice of the flat vector, for `observation` or `action`."""
+        out, start = {}, 0
+        for f in getattr(self, section):
+            out[f.name] = slice(start, start + f.size)
+            start += f.size
+        return out
+
+
+def known_robots() -> list[str]:
+    return sorted(p.stem for p in (config_dir() / "robots").glob("*.yaml"))
+
+
+def robot_spec_path(robot: str | Path) -> Path:
+    """A robot name (`panda`) or a path to a spec file."""
+    path = Path(robot)
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    path = config_dir() / "robots" / f"{robot}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            "", "robot", f"one of: {', '.join(known_robots())} (or a path to a spec .yaml)", str(robot)
+        )
+    return path
+
+
+def load_robot_spec(robot: str | Path, overrides: dict[str, Any] | None = None) -> RobotSpec:
+    """Load and check a robot spec by name or path; `overrides` deep-merge over the file's values."""
+    from robot_rl.config import merge
+
+    path = robot_spec_path(robot)
+    data = load_yaml(path)
+    if overrides:
+        data = merge(data, overrides)
+    return from_dict(RobotSpec, data, source=str(path))

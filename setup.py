@@ -1,0 +1,96 @@
+"""robot_rl: installs with colcon (ament_python) and with plain pip (editable or not).
+
+`controllers/` and `sim/` live at the top level of the repository (they are the robot-facing
+layers) but are imported as `robot_rl.controllers` and `robot_rl.sim`.
+"""
+
+from glob import glob
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = "robot_rl"
+HERE = Path(__file__).parent
+
+# Top-level folders installed inside the robot_rl namespace.
+MAPPED = {"controllers": f"{PACKAGE}.controllers", "sim": f"{PACKAGE}.sim"}
+
+
+def mapped_packages() -> tuple[list[str], dict[str, str]]:
+    packages = find_packages(include=[PACKAGE, f"{PACKAGE}.*"])
+    package_dir = {}
+    for folder, name in MAPPED.items():
+        package_dir[name] = folder
+        packages.append(name)
+        for sub in find_packages(where=folder):
+            packages.append(f"{name}.{sub}")
+            package_dir[f"{name}.{sub}"] = f"{folder}/{sub.replace('.', '/')}"
+    return packages, package_dir
+
+
+def data_files() -> list[tuple[str, list[str]]]:
+    files = [
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", sorted(glob("launch/*.py"))),
+    ]
+    for folder in sorted({str(p.parent) for p in HERE.glob("config/**/*.yaml")}):
+        rel = Path(folder).relative_to(HERE)
+        files.append(
+            (f"share/{PACKAGE}/{rel}", sorted(str(p.relative_to(HERE)) for p in Path(folder).glob("*.yaml")))
+        )
+    return [(dest, srcs) for dest, srcs in files if srcs]
+
+
+# Nodes are added here as they land in robot_rl/ros (each is also `ros2 run robot_rl <name>`).
+NODES: dict[str, str] = {}
+
+packages, package_dir = mapped_packages()
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Real-robot RL: RLPD learner, reward models, resets, PyBullet twin, ROS 2 nodes, C export.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8")
+    if (HERE / "README.md").exists()
+    else "",
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=packages,
+    package_dir=package_dir,
+    package_data={f"{PACKAGE}.sim": ["assets/*", "assets/**/*"]},
+    include_package_data=True,
+    data_files=data_files(),
+    zip_safe=False,
+    install_requires=[
+        "numpy>=1.24",
+        "pyyaml>=6.0",
+        "pyzmq>=25",
+        "gymnasium>=1.0",
+        "tqdm>=4.60",
+        "matplotlib>=3.7",
+        # torch is a hard requirement of the learner; install it first with an explicit
+        # version (`pip install torch==2.13.0`, CPU wheel) so pip does not pull CUDA builds.
+        "torch>=2.1",
+    ],
+    extras_require={
+        "sim": ["pybullet>=3.2.6"],
+        "ros": [
+            "ros-rclpy",
+            "ros-std-msgs",
+            "ros-sensor-msgs",
+            "ros-geometry-msgs",
+            "ros-nav-msgs",
+            "ros-std-srvs",
+            "ros-rmw-fastrtps-cpp",
+        ],
+        "camera": ["pyrealsense2"],
+        "dev": ["pytest>=7", "pytest-timeout", "ruff>=0.6", "stable-baselines3>=2.3"],
+    },
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [f"{PACKAGE.replace('_', '-')}={PACKAGE}.cli:main"]
+        + [f"{name}={target}" for name, target in NODES.items()],
+    },
+)
