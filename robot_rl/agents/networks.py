@@ -1,0 +1,170 @@
+"""Networks for SAC: a batched critic ensemble, its per-critic reference, and the tanh-Gaussian actor.
+
+The ensemble stacks every critic's weights so that one batched matmul per layer evaluates all
+of them (RLPD uses 10 critics: a Python loop over 10 small MLPs is launch-bound on CPU). The
+plain loop (`LoopCritics`) stays as the reference: the tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class EnsembleLinear(nn.Module):
+    """`members` independent linear layers: (E, B, in) or (B, in) -> (E, B, out)."""
+
+    def __init__(self, members: int, in_features: int, out_features: int):
+        super().__init__()
+        self.members, self.in_features, self.out_features = members, in_features, out_features
+        self.weight = nn.Parameter(torch.empty(members, in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(members, 1, out_features))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # The same distribution nn.Linear uses (kaiming-uniform with a=sqrt(5) reduces to this).
+        bound = 1.0 / math.sqrt(self.in_features)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:  # shared input: broadcast one batch to every member
+            return torch.matmul(x, self.weight) + self.bias
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class EnsembleLayerNorm(nn.Module):
+    """LayerNorm over features with a separate affine transform per member."""
+
+    def __init__(self, members: int, features: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(members, 1, features))
+        self.bias = nn.Parameter(torch.zeros(members, 1, features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, x.shape[-1:], eps=self.eps) * self.weight + self.bias
+
+
+class EnsembleCritic(nn.Module):
+    """E Q-functions Q_i(s, a) evaluated together: returns (E, B).
+
+    `layer_norm` after every hidden linear (RLPD), `dropout` before it (DroQ uses 0.01).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        members: int,
+        hidden: tuple[int, ...] = (256, 256),
+        layer_norm: bool = True,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.members = members
+        layers: list[nn.Module] = []
+        size = in_features
+        for width in hidden:
+            layers.append(EnsembleLinear(members, size, width))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            if layer_norm:
+                layers.append(EnsembleLayerNorm(members, width))
+            layers.append(nn.ReLU())
+            size = width
+        layers.append(EnsembleLinear(members, size, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([obs, action], dim=-1)).squeeze(-1)
+
+
+class LoopCritics(nn.Module):
+    """The reference: E separate MLPs called one after another. Same maths as EnsembleCritic."""
+
+    def __init__(
+        self,
+        in_features: int,
+        members: int,
+        hidden: tuple[int, ...] = (256, 256),
+        layer_norm: bool = True,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        critics = []
+        for _ in range(members):
+            layers: list[nn.Module] = []
+            size = in_features
+            for width in hidden:
+                layers.append(nn.Linear(size, width))
+                if dropout > 0:
+                    layers.append(nn.Dropout(dropout))
+                if layer_norm:
+                    layers.append(nn.LayerNorm(width))
+                layers.append(nn.ReLU())
+                size = width
+            layers.append(nn.Linear(size, 1))
+            critics.append(nn.Sequential(*layers))
+        self.critics = nn.ModuleList(critics)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, action], dim=-1)
+        return torch.stack([critic(x).squeeze(-1) for critic in self.critics])
+
+    @torch.no_grad()
+    def load_from_ensemble(self, ensemble: EnsembleCritic) -> None:
+        """Copy an ensemble's weights, member by member (for equivalence tests)."""
+        batched = [m for m in ensemble.net if not isinstance(m, nn.ReLU | nn.Dropout)]
+        for i, critic in enumerate(self.critics):
+            plain = [m for m in critic if not isinstance(m, nn.ReLU | nn.Dropout)]
+            for src, dst in zip(batched, plain, strict=True):
+                if isinstance(src, EnsembleLinear):
+                    dst.weight.copy_(src.weight[i].T)
+                    dst.bias.copy_(src.bias[i, 0])
+                else:
+                    dst.weight.copy_(src.weight[i, 0])
+                    dst.bias.copy_(src.bias[i, 0])
+
+
+class TanhGaussianActor(nn.Module):
+    """pi(a|s): a Gaussian squashed by tanh into [-1, 1], with the change-of-variables log-prob."""
+
+    def __init__(
+        self,
+        obs_size: int,
+        action_size: int,
+        hidden: tuple[int, ...] = (256, 256),
+        log_std_range: tuple[float, float] = (-20.0, 2.0),
+    ):
+        super().__init__()
+        layers: list[nn.Module] = []
+        size = obs_size
+        for width in hidden:
+            layers += [nn.Linear(size, width), nn.ReLU()]
+            size = width
+        self.trunk = nn.Sequential(*layers)
+        self.mean = nn.Linear(size, action_size)
+        self.log_std = nn.Linear(size, action_size)
+        self.log_std_range = log_std_range
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(obs)
+        lo, hi = self.log_std_range
+        return self.mean(h), self.log_std(h).clamp(lo, hi)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised action in [-1, 1] and its log-probability (B,)."""
+        mean, log_std = self(obs)
+        std = log_std.exp()
+        u = mean + std * torch.randn_like(mean)
+        action = torch.tanh(u)
+        # log N(u) - sum log(1 - tanh(u)^2), the latter in the stable form 2(log2 - u - softplus(-2u))
+        log_prob = (-0.5 * ((u - mean) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_prob = log_prob - (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
+        return action, log_prob
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self(obs)[0])

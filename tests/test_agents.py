@@ -1,0 +1,142 @@
+"""The SAC/RLPD learner: fast paths equal the plain ones, losses touch only their own networks,
+seeded runs repeat exactly, checkpoints round-trip, and the update actually learns."""
+
+import copy
+
+import pytest
+import torch
+
+from robot_rl.agents.networks import EnsembleCritic, LoopCritics
+from robot_rl.agents.replay import ReplayBuffer, sample_block
+from robot_rl.agents.sac import SAC, Batch, preset
+from robot_rl.errors import ConfigError
+
+OBS, ACT = 11, 3
+
+
+def random_block(utd=4, batch=32, seed=0) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    return Batch(
+        obs=torch.randn(utd, batch, OBS, generator=g),
+        action=torch.rand(utd, batch, ACT, generator=g) * 2 - 1,
+        reward=torch.randn(utd, batch, generator=g),
+        next_obs=torch.randn(utd, batch, OBS, generator=g),
+        terminated=(torch.rand(utd, batch, generator=g) < 0.1).float(),
+    )
+
+
+@pytest.mark.parametrize("layer_norm", [True, False])
+def test_batched_ensemble_equals_per_critic_loop(layer_norm):
+    torch.manual_seed(0)
+    batched = EnsembleCritic(OBS + ACT, members=10, hidden=(64, 64), layer_norm=layer_norm)
+    loop = LoopCritics(OBS + ACT, members=10, hidden=(64, 64), layer_norm=layer_norm)
+    loop.load_from_ensemble(batched)
+    obs, act = torch.randn(50, OBS), torch.rand(50, ACT)
+    qb, ql = batched(obs, act), loop(obs, act)
+    assert qb.shape == (10, 50)
+    torch.testing.assert_close(qb, ql, rtol=1e-5, atol=1e-5)
+    qb.square().sum().backward()
+    ql.square().sum().backward()
+    first_b = batched.net[0].weight.grad  # (E, in, out)
+    for i, critic in enumerate(loop.critics):
+        torch.testing.assert_close(first_b[i].T, critic[0].weight.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_actor_loss_leaves_critic_gradients_empty_and_the_reverse():
+    torch.manual_seed(0)
+    agent = SAC(OBS, ACT, preset("rlpd", hidden=(32, 32)))
+    batch = random_block().minibatch(0)
+    agent.actor_loss(batch)[0].backward()
+    assert all(p.grad is None for p in agent.critic.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in agent.actor.parameters())
+    agent.zero_grad(set_to_none=True)
+    agent.critic_loss(batch)[0].backward()
+    assert all(p.grad is None for p in agent.actor.parameters())
+    assert agent.log_alpha.grad is None
+    assert all(p.grad is not None for p in agent.critic.parameters())
+    assert all(p.grad is None for p in agent.target_critic.parameters())
+
+
+def _params(agent):
+    return torch.cat([p.detach().reshape(-1) for p in agent.parameters()])
+
+
+def test_same_seed_gives_identical_parameters_after_updates():
+    def run(seed):
+        torch.manual_seed(seed)
+        agent = SAC(OBS, ACT, preset("rlpd", hidden=(32, 32), utd=4))
+        for i in range(5):
+            info = agent.update(random_block(seed=i))
+        return agent, info
+
+    a, info = run(3)
+    b, _ = run(3)
+    c, _ = run(4)
+    assert torch.equal(_params(a), _params(b))
+    assert not torch.equal(_params(a), _params(c))
+    assert all(isinstance(v, torch.Tensor) and not v.requires_grad for v in info.values())
+
+
+def test_checkpoint_round_trip_continues_identically():
+    torch.manual_seed(0)
+    agent = SAC(OBS, ACT, preset("droq", hidden=(32, 32), utd=2))
+    agent.update(random_block(utd=2))
+    restored = SAC.from_checkpoint(copy.deepcopy(agent.checkpoint()))
+    assert torch.equal(_params(agent), _params(restored))
+    torch.manual_seed(9)
+    agent.update(random_block(utd=2, seed=5))
+    torch.manual_seed(9)
+    restored.update(random_block(utd=2, seed=5))
+    assert torch.equal(_params(agent), _params(restored))
+
+
+def test_presets_carry_published_defaults():
+    rlpd, sac, droq = preset("rlpd"), preset("sac"), preset("droq")
+    assert (rlpd.num_critics, rlpd.critic_subset, rlpd.utd, rlpd.batch_size) == (10, 2, 20, 256)
+    assert rlpd.layer_norm and rlpd.demo_fraction == 0.5 and rlpd.target_entropy_scale == 0.5
+    assert (rlpd.lr, rlpd.tau) == (3e-4, 0.005)
+    assert (sac.num_critics, sac.utd) == (2, 1)
+    assert droq.num_critics == 2 and droq.critic_dropout == 0.01 and droq.layer_norm
+    assert SAC(OBS, ACT, rlpd).target_entropy == -ACT / 2
+    with pytest.raises(ConfigError, match="key 'preset': expected one of: rlpd, sac, droq"):
+        preset("ppo")
+    with pytest.raises(ConfigError, match="critic_subset'.*at most num_critics"):
+        preset("sac", critic_subset=3)
+
+
+def test_block_sampling_mixes_demos_and_online_half_and_half():
+    online, demos = ReplayBuffer(100, OBS, ACT), ReplayBuffer(100, OBS, ACT)
+    for i in range(50):
+        online.add(torch.full((OBS,), 1.0), torch.zeros(ACT), 0.0, torch.zeros(OBS), False)
+        demos.add(torch.full((OBS,), -1.0), torch.zeros(ACT), 1.0, torch.zeros(OBS), i % 10 == 9)
+    block = sample_block(online, demos, utd=20, batch_size=256, generator=torch.Generator().manual_seed(0))
+    assert block.obs.shape == (20, 256, OBS) and block.reward.shape == (20, 256)
+    assert (block.obs[..., 0] < 0).float().mean() == 0.5
+    only_online = sample_block(online, None, utd=2, batch_size=8)
+    assert (only_online.obs[..., 0] > 0).all()
+
+
+def test_replay_save_load_round_trip(tmp_path):
+    buf = ReplayBuffer(10, OBS, ACT)
+    for i in range(13):  # wraps around
+        buf.add(torch.full((OBS,), float(i)), torch.zeros(ACT), float(i), torch.zeros(OBS), False)
+    buf.save(tmp_path / "buf.pt")
+    other = ReplayBuffer(10, OBS, ACT)
+    other.load(tmp_path / "buf.pt")
+    assert len(other) == 10 and other.cursor == 3
+    assert torch.equal(other.reward, buf.reward)
+
+
+def test_update_learns_a_one_step_task():
+    """Reward -10 (a - 0.5)^2 in every state, episodes of one step: the mean action must reach 0.5."""
+    torch.manual_seed(0)
+    agent = SAC(4, 1, preset("rlpd", hidden=(64, 64), utd=5, batch_size=64, num_critics=4))
+    buf = ReplayBuffer(2000, 4, 1)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        obs = torch.randn(4, generator=g)
+        a = agent.act(obs[None])[0]
+        buf.add(obs, a, float(-10 * ((a - 0.5) ** 2).sum()), obs, True)
+        agent.update(sample_block(buf, None, utd=5, batch_size=64, generator=g))
+    mean_action = agent.act(torch.randn(64, 4, generator=g), deterministic=True).mean()
+    assert abs(float(mean_action) - 0.5) < 0.15
