@@ -100,7 +100,7 @@ def test_presets_carry_published_defaults():
     assert SAC(OBS, ACT, rlpd).target_entropy == -ACT / 2
     with pytest.raises(ConfigError, match="key 'preset': expected one of: rlpd, sac, droq"):
         preset("ppo")
-    with pytest.raises(ConfigError, match="critic_subset'.*at most num_critics"):
+    with pytest.raises(ConfigError, match=r"critic_subset'.*at most num_critics"):
         preset("sac", critic_subset=3)
 
 

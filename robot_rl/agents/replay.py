@@ -87,7 +87,7 @@ def sample_block(
 ) -> Batch:
     """A (utd, batch_size) block; with demos, the first `demo_fraction` of each batch's rows
     come from the demonstrations and the rest from online data (RLPD symmetric sampling)."""
-    n_demo = int(round(batch_size * demo_fraction)) if demos is not None and len(demos) else 0
+    n_demo = round(batch_size * demo_fraction) if demos is not None and len(demos) else 0
     online_part = online.gather(online.indices((utd, batch_size - n_demo), generator))
     if n_demo == 0:
         return online_part
