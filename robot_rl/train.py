@@ -1,0 +1,247 @@
+"""Sim-only training: the RLPD learner on a twin task, with evaluation, metrics and checkpoints.
+
+A run directory holds the resolved config (`config.yaml`), metrics (`metrics.jsonl`), the
+learning curve (`curve.png`) and `checkpoint.pt` (networks, optimizers, temperature, both
+replay buffers, counters and RNG states), written to a temporary file and renamed so a crash
+never leaves a torn checkpoint. `resume=True` continues from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_rl.config import from_dict, param, to_dict
+from robot_rl.errors import ConfigError, Described, RobotRLError
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    """One training run on a twin task."""
+
+    robot: str = param("panda", doc="robot spec name or path")
+    task: str = param("reach", doc="task of that robot")
+    preset: str = param("rlpd", doc="learner preset: rlpd, sac or droq")
+    agent: dict[str, Any] = param({}, doc="overrides of the preset's SACConfig fields")
+    steps: int = param(20_000, doc="environment steps to train for", gt=0)
+    start_steps: int = param(
+        1_000, doc="uniform-random steps before the policy acts (and updates start)", ge=0
+    )
+    demos: str | None = param(None, doc="demonstration folder (robot-rl demos); None: no demonstrations")
+    eval_every: int = param(2_000, doc="env steps between evaluations", gt=0)
+    eval_episodes: int = param(10, doc="deterministic-policy episodes per evaluation", gt=0)
+    checkpoint_every: int = param(5_000, doc="env steps between checkpoints", gt=0)
+    buffer_capacity: int = param(1_000_000, doc="online replay capacity (transitions)", gt=0)
+    randomize: bool = param(False, doc="domain randomization in the training env")
+    seed: int = param(0, doc="seeds torch, numpy and the env")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True):
+        from robot_rl.agents.replay import ReplayBuffer
+        from robot_rl.agents.sac import SAC, preset
+        from robot_rl.runtime import configure_torch
+        from robot_rl.sim import make_twin
+
+        self.torch = torch = configure_torch()
+        self.config, self.out, self.progress = config, Path(out_dir), progress
+        ckpt = self.out / "checkpoint.pt"
+        if self.out.exists() and any(self.out.iterdir()) and not resume:
+            raise RobotRLError(
+                f"run directory {self.out} is not empty: pass --resume to continue it or choose another --out"
+            )
+        if resume and not ckpt.exists():
+            raise RobotRLError(f"nothing to resume in {self.out}: no checkpoint.pt (start without --resume)")
+        self.out.mkdir(parents=True, exist_ok=True)
+
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        self.env = make_twin(config.robot, config.task, randomize=config.randomize)
+        self.eval_env = make_twin(config.robot, config.task)
+        obs_size = self.env.observation_space["state"].shape[0]
+        act_size = self.env.action_space.shape[0]
+        self.agent = SAC(obs_size, act_size, preset(config.preset, **config.agent))
+        self.online = ReplayBuffer(min(config.buffer_capacity, config.steps), obs_size, act_size)
+        self.demos = self._load_demos(obs_size, act_size) if config.demos else None
+        self.step = 0
+        self.episode = 0
+        self.updates = 0
+        if resume:
+            self._restore(ckpt)
+        (self.out / "config.yaml").write_text(self._config_yaml())
+
+    # -- data --------------------------------------------------------------------------------
+    def _load_demos(self, obs_size: int, act_size: int):
+        from robot_rl.agents.replay import ReplayBuffer
+        from robot_rl.demos import load_demos
+
+        meta, episodes = load_demos(self.config.demos, spec_hash=self.env.spec.hash)
+        if meta["task"] != self.config.task:
+            raise ConfigError(
+                str(self.config.demos), "task", f"demos of task {self.config.task!r}", meta["task"]
+            )
+        episodes = list(episodes)
+        buf = ReplayBuffer(max(1, sum(ep.length for ep in episodes)), obs_size, act_size)
+        for ep in episodes:
+            buf.add_episode(ep.obs["state"], ep.action, ep.reward, ep.terminated)
+        return buf
+
+    def _config_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(to_dict(self.config), sort_keys=False)
+
+    # -- loop --------------------------------------------------------------------------------
+    def evaluate(self) -> dict[str, float]:
+        torch = self.torch
+        successes, returns, lengths = [], [], []
+        for i in range(self.config.eval_episodes):
+            obs, _ = self.eval_env.reset(seed=10_000_000 + i)
+            done, ret, length, success = False, 0.0, 0, False
+            while not done:
+                with torch.no_grad():
+                    action = self.agent.act(torch.as_tensor(obs["state"])[None], deterministic=True)[
+                        0
+                    ].numpy()
+                obs, reward, terminated, truncated, info = self.eval_env.step(action)
+                ret, length, done = ret + reward, length + 1, terminated or truncated
+                success = success or bool(info["success"])
+            successes.append(success)
+            returns.append(ret)
+            lengths.append(length)
+        return {
+            "success_rate": float(np.mean(successes)),
+            "return": float(np.mean(returns)),
+            "length": float(np.mean(lengths)),
+        }
+
+    def run(self) -> dict[str, Any]:
+        from tqdm import tqdm
+
+        from robot_rl.agents.replay import sample_block
+
+        torch, cfg = self.torch, self.config
+        agent_cfg = self.agent.config
+        generator = torch.Generator().manual_seed(cfg.seed + self.step)
+        obs, _ = self.env.reset(seed=cfg.seed + self.episode)
+        metrics_file = (self.out / "metrics.jsonl").open("a")
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            desc=f"train {cfg.robot}/{cfg.task}",
+            disable=not self.progress,
+        )
+        recent_success: list[bool] = []
+        window_start, window_updates, window_steps = time.perf_counter(), 0, 0
+        last_eval: dict[str, float] = {}
+        while self.step < cfg.steps:
+            if self.step < cfg.start_steps:
+                action = self.rng.uniform(-1, 1, self.env.action_space.shape).astype(np.float32)
+            else:
+                action = self.agent.act(torch.as_tensor(obs["state"])[None])[0].numpy()
+            next_obs, reward, terminated, truncated, info = self.env.step(action)
+            self.online.add(obs["state"], action, reward, next_obs["state"], terminated)
+            obs = next_obs
+            self.step += 1
+            window_steps += 1
+            if terminated or truncated:
+                recent_success = [*recent_success, bool(info["success"])][-20:]
+                self.episode += 1
+                obs, _ = self.env.reset(seed=cfg.seed + self.episode)
+            if self.step >= cfg.start_steps:
+                block = sample_block(
+                    self.online,
+                    self.demos,
+                    agent_cfg.utd,
+                    agent_cfg.batch_size,
+                    agent_cfg.demo_fraction,
+                    generator,
+                )
+                info_update = self.agent.update(block)
+                self.updates += agent_cfg.utd
+                window_updates += agent_cfg.utd
+            bar.update(1)
+            if self.step % 100 == 0:
+                elapsed = time.perf_counter() - window_start
+                bar.set_postfix(
+                    success=f"{np.mean(recent_success) if recent_success else 0:.0%}",
+                    utd=f"{self.updates / max(1, self.step):.1f}",
+                    updates_s=f"{window_updates / elapsed:.0f}",
+                    steps_s=f"{window_steps / elapsed:.0f}",
+                )
+                window_start, window_updates, window_steps = time.perf_counter(), 0, 0
+            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                last_eval = self.evaluate()
+                row = {"step": self.step, "episodes": self.episode, "updates": self.updates, **last_eval}
+                if self.step >= cfg.start_steps:
+                    row.update({k: float(v) for k, v in info_update.items()})
+                metrics_file.write(json.dumps(row) + "\n")
+                metrics_file.flush()
+                self.plot()
+            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                self.save()
+        bar.close()
+        metrics_file.close()
+        return {"steps": self.step, "episodes": self.episode, "updates": self.updates, **last_eval}
+
+    # -- artefacts ---------------------------------------------------------------------------
+    def plot(self) -> Path:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rows = [json.loads(line) for line in (self.out / "metrics.jsonl").read_text().splitlines() if line]
+        fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+        ax.plot([r["step"] for r in rows], [r["success_rate"] for r in rows], marker="o")
+        ax.set(xlabel="environment steps", ylabel="success rate (eval)", ylim=(-0.05, 1.05))
+        ax.set_title(f"{self.config.robot}/{self.config.task}, {self.config.preset}")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = self.out / "curve.png"
+        fig.savefig(path)
+        plt.close(fig)
+        return path
+
+    def save(self) -> None:
+        import io
+
+        state = {
+            "agent": self.agent.checkpoint(),
+            "online": self.online.state_dict(),
+            "counters": {"step": self.step, "episode": self.episode, "updates": self.updates},
+            "rng": {"numpy": self.rng.bit_generator.state, "torch": self.torch.get_rng_state()},
+        }
+        buffer = io.BytesIO()
+        self.torch.save(state, buffer)
+        _write_atomic(self.out / "checkpoint.pt", buffer.getvalue())
+
+    def _restore(self, path: Path) -> None:
+        from robot_rl.agents.sac import SAC
+
+        state = self.torch.load(path, weights_only=True)
+        self.agent = SAC.from_checkpoint(state["agent"])
+        self.online.load_state_dict(state["online"])
+        self.step, self.episode, self.updates = (state["counters"][k] for k in ("step", "episode", "updates"))
+        self.rng.bit_generator.state = state["rng"]["numpy"]
+        self.torch.set_rng_state(state["rng"]["torch"])
+
+
+def load_train_config(path: str | None, **overrides: Any) -> TrainConfig:
+    from robot_rl.config import load_yaml
+
+    data = load_yaml(path) if path else {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return from_dict(TrainConfig, data, source=path or Described("command line"))
