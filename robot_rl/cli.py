@@ -60,7 +60,7 @@ def _run_expert(args: argparse.Namespace, writer=None, keep_failures: bool = Tru
     wanted = target or args.episodes
     max_attempts = wanted if target is None else 3 * wanted
     attempts = kept = successes = 0
-    bar = tqdm(total=wanted, desc=f"{env.spec.name}/{args.task} expert", unit="ep")
+    bar = tqdm(total=wanted, desc=f"{env.robot_spec.name}/{args.task} expert", unit="ep")
     try:
         while kept < wanted and attempts < max_attempts:
             episode = record_episode(env, expert.act, seed=args.seed + attempts, on_reset=expert.reset)

@@ -204,10 +204,10 @@ def env_metadata(env) -> dict[str, Any]:
     """What a demo folder records about the env it came from."""
     twin = env.unwrapped
     return {
-        "robot": twin.spec.name,
+        "robot": twin.robot_spec.name,
         "task": twin.task.name,
-        "spec_hash": twin.spec.hash,
-        "policy_hz": twin.spec.rates.policy_hz,
+        "spec_hash": twin.robot_spec.hash,
+        "policy_hz": twin.robot_spec.rates.policy_hz,
         "observation": [{"name": f.name, "size": f.size, "unit": f.unit} for f in twin.obs_layout],
         "action": [{"name": f.name, "size": f.size, "unit": f.unit} for f in twin.action_layout],
         "cameras": [c.name for c in twin.cameras],

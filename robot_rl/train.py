@@ -87,7 +87,7 @@ class Trainer:
         from robot_rl.agents.replay import ReplayBuffer
         from robot_rl.demos import load_demos
 
-        meta, episodes = load_demos(self.config.demos, spec_hash=self.env.spec.hash)
+        meta, episodes = load_demos(self.config.demos, spec_hash=self.env.robot_spec.hash)
         if meta["task"] != self.config.task:
             raise ConfigError(
                 str(self.config.demos), "task", f"demos of task {self.config.task!r}", meta["task"]

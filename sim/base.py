@@ -131,7 +131,8 @@ class TwinEnv(gym.Env):
         render_mode: str | None = None,
         gui: bool = False,
     ):
-        self.spec = spec
+        # not `self.spec`: gymnasium's Env.spec is the registration EnvSpec
+        self.robot_spec = spec
         self.cameras: list[Camera] = [spec.camera(name) for name in cameras]
         self.randomize = randomize
         if render_mode not in (None, "rgb_array"):
@@ -169,7 +170,7 @@ class TwinEnv(gym.Env):
         super().reset(seed=seed)
         self.client.restoreState(self._snapshot)
         self.params = randomization.sample(
-            self.np_random, self.spec.randomization, self._nominal, self.randomize
+            self.np_random, self.robot_spec.randomization, self._nominal, self.randomize
         )
         self.robot.reset(self.np_random, self.params)
         task_info = self.task.reset(self.np_random, self.params)
@@ -188,7 +189,7 @@ class TwinEnv(gym.Env):
         info = {
             "success": bool(success),
             "invalid_action": not finite,
-            "randomization": self.params,
+            "randomization": dict(self.params),
             **task_info,
         }
         return self._observation(), float(reward), bool(terminated), bool(truncated), info
@@ -196,9 +197,9 @@ class TwinEnv(gym.Env):
     def render(self):
         if self.render_mode != "rgb_array":
             return None
-        cam = self.cameras[0] if self.cameras else (self.spec.cameras[0] if self.spec.cameras else None)
+        cam = self.cameras[0] if self.cameras else (self.robot_spec.cameras[0] if self.robot_spec.cameras else None)
         if cam is None:
-            raise ConfigError(self.spec.source, "cameras", "at least one camera to render", "none")
+            raise ConfigError(self.robot_spec.source, "cameras", "at least one camera to render", "none")
         return self.render_camera(cam)
 
     def close(self):

@@ -78,6 +78,6 @@ def make_twin(
 def make_expert(env, noise: float = 0.0, seed: int = 0):
     """The scripted expert for an env's task (privileged access to the twin)."""
     twin = env.unwrapped
-    module = _module(twin.spec.name)
+    module = _module(twin.robot_spec.name)
     expert_cls = module.EXPERTS[twin.task.name]
     return expert_cls(twin, noise=noise, rng=np.random.default_rng(seed))

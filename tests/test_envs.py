@@ -63,7 +63,7 @@ def test_same_seed_same_trajectory(envs, entry):
 @pytest.mark.parametrize("entry", STATE_ENVS, ids=[e.id for e in STATE_ENVS])
 def test_randomization_values_land_in_info(envs, entry):
     env = envs(entry.id, randomize=True)
-    ranges = env.unwrapped.spec.randomization
+    ranges = env.unwrapped.robot_spec.randomization
     assert ranges, f"{entry.robot} spec should randomize something"
     _, info_a = env.reset(seed=1)
     _, info_b = env.reset(seed=2)

@@ -60,7 +60,7 @@ def bench_task(
     reset_ms = 1e3 / _median_rate(run_resets, resets, repeats)
     env.reset(seed=seed)
     frame_ms = {}
-    for cam in env.spec.cameras:
+    for cam in env.robot_spec.cameras:
         env.render_camera(cam)
 
         def render(n: int, cam=cam) -> None:
@@ -68,7 +68,7 @@ def bench_task(
                 env.render_camera(cam)
 
         frame_ms[f"{cam.name} {cam.width}x{cam.height}"] = 1e3 / _median_rate(render, frames, repeats)
-    policy_hz = env.spec.rates.policy_hz
+    policy_hz = env.robot_spec.rates.policy_hz
     env.close()
     goal = GOALS["steps_per_s"].get(robot)
     meets = (goal is None or steps_per_s >= goal) and reset_ms <= GOALS["reset_ms"]
