@@ -1,1 +1,1 @@
-"""Control laws in numpy (installed as `robot_rl.controllers`): the same code runs on the robot and in the twin."""
+"""Control laws in numpy (installed as `robot_rl.controllers`), shared by the robot and the twin."""

@@ -40,14 +40,14 @@ def require(module: str, extra: str, purpose: str, quiet: bool = False):
 
     try:
         if quiet:
-            with _silenced_stdout():
+            with silenced_stdout():
                 return importlib.import_module(module)
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependencyError(module, extra, purpose) from exc
 
 
-class _silenced_stdout:
+class silenced_stdout:
     """Silence C-level prints during an import (pybullet prints its build time to stdout,
     which would corrupt JSON output); flushes C stdio before restoring the descriptor."""
 

@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 from robot_rl.sim import randomization
 
-from robot_rl.errors import ConfigError, require
+from robot_rl.errors import ConfigError, require, silenced_stdout
 from robot_rl.spec import Camera, Field, RobotSpec
 
 pybullet = require("pybullet", "sim", "The PyBullet twin", quiet=True)
@@ -140,7 +140,8 @@ class TwinEnv(gym.Env):
         self.render_mode = render_mode
         self.metadata = {**self.metadata, "render_fps": spec.rates.policy_hz}
 
-        self.client = BulletClient(connection_mode=pybullet.GUI if gui else pybullet.DIRECT)
+        with silenced_stdout():  # pybullet prints "argv[0]=" on connect, which would corrupt JSON output
+            self.client = BulletClient(connection_mode=pybullet.GUI if gui else pybullet.DIRECT)
         self.client.setPhysicsEngineParameter(fixedTimeStep=1.0 / spec.rates.physics_hz)
         self.client.setGravity(0.0, 0.0, -9.81)
         self.robot = robot_cls(self.client, spec, **(robot_options or {}))
@@ -197,7 +198,11 @@ class TwinEnv(gym.Env):
     def render(self):
         if self.render_mode != "rgb_array":
             return None
-        cam = self.cameras[0] if self.cameras else (self.robot_spec.cameras[0] if self.robot_spec.cameras else None)
+        cam = (
+            self.cameras[0]
+            if self.cameras
+            else (self.robot_spec.cameras[0] if self.robot_spec.cameras else None)
+        )
         if cam is None:
             raise ConfigError(self.robot_spec.source, "cameras", "at least one camera to render", "none")
         return self.render_camera(cam)
