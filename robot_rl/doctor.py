@@ -102,9 +102,9 @@ def run_checks() -> list[Check]:
         Check("python", sys.version_info >= (3, 10), sys.version.split()[0], "everything (3.10+ needed)")
     ]
     checks.append(_torch())
-    from robot_rl.errors import silenced_stdout
+    from robot_rl.errors import silenced_output
 
-    with silenced_stdout():
+    with silenced_output():
         ok, detail = _module_version("pybullet")
     checks.append(
         Check(

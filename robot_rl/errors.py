@@ -40,16 +40,17 @@ def require(module: str, extra: str, purpose: str, quiet: bool = False):
 
     try:
         if quiet:
-            with silenced_stdout():
+            with silenced_output():
                 return importlib.import_module(module)
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependencyError(module, extra, purpose) from exc
 
 
-class silenced_stdout:
-    """Silence C-level prints during an import (pybullet prints its build time to stdout,
-    which would corrupt JSON output); flushes C stdio before restoring the descriptor."""
+class silenced_output:
+    """Silence C-level prints on stdout and stderr (pybullet prints its build time and
+    "argv[0]=" banners, which would corrupt JSON output and one-line errors); flushes C stdio
+    before restoring the descriptors."""
 
     def __enter__(self):
         import ctypes
@@ -57,16 +58,19 @@ class silenced_stdout:
         import sys
 
         sys.stdout.flush()
+        sys.stderr.flush()
         self._libc = ctypes.CDLL(None)
-        self._saved = os.dup(1)
+        self._saved = [os.dup(1), os.dup(2)]
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
         os.close(devnull)
 
     def __exit__(self, *exc):
         import os
 
         self._libc.fflush(None)
-        os.dup2(self._saved, 1)
-        os.close(self._saved)
+        for fd, saved in zip((1, 2), self._saved, strict=True):
+            os.dup2(saved, fd)
+            os.close(saved)
         return False

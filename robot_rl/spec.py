@@ -44,7 +44,7 @@ class Rates:
     physics_hz: int = param(doc="twin physics steps per second", unit="Hz", gt=0)
 
     def validate(self, source: str, prefix: str) -> None:
-        key = f"{prefix}.rates" if prefix else "rates"
+        key = prefix or "rates"
         if self.control_hz % self.policy_hz:
             raise ConfigError(
                 source,

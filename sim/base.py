@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 from robot_rl.sim import randomization
 
-from robot_rl.errors import ConfigError, require, silenced_stdout
+from robot_rl.errors import ConfigError, require, silenced_output
 from robot_rl.spec import Camera, Field, RobotSpec
 
 pybullet = require("pybullet", "sim", "The PyBullet twin", quiet=True)
@@ -140,7 +140,7 @@ class TwinEnv(gym.Env):
         self.render_mode = render_mode
         self.metadata = {**self.metadata, "render_fps": spec.rates.policy_hz}
 
-        with silenced_stdout():  # pybullet prints "argv[0]=" on connect, which would corrupt JSON output
+        with silenced_output():  # pybullet prints "argv[0]=" on connect, which would corrupt JSON output
             self.client = BulletClient(connection_mode=pybullet.GUI if gui else pybullet.DIRECT)
         self.client.setPhysicsEngineParameter(fixedTimeStep=1.0 / spec.rates.physics_hz)
         self.client.setGravity(0.0, 0.0, -9.81)

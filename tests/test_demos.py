@@ -30,7 +30,8 @@ def test_demos_command_writes_loadable_episodes(robot_rl_bin, tmp_path):
     state_size = sum(f["size"] for f in meta["observation"])
     for entry, ep in zip(meta["episodes"], episodes):
         assert ep.obs["state"].shape == (ep.length + 1, state_size)
-        assert ep.action.shape == (ep.length, spec.action_size) and ep.action.dtype == np.float32
+        action_size = sum(f["size"] for f in meta["action"])
+        assert ep.action.shape == (ep.length, action_size) and ep.action.dtype == np.float32
         assert np.all(np.abs(ep.action) <= 1.0)
         assert ep.reward.shape == ep.success.shape == ep.terminated.shape == (ep.length,)
         assert ep.length == entry["length"] and ep.succeeded

@@ -72,6 +72,8 @@ def test_core_and_controllers_never_import_robot_middleware_or_simulators():
         p for p in (REPO / "robot_rl").rglob("*.py") if "ros" not in p.relative_to(REPO / "robot_rl").parts
     ]
     core = [p for p in core if p.relative_to(REPO / "robot_rl").parts[0] != "transport"]
+    # The doctor's job is to probe optional pieces, so it may import them (inside try blocks).
+    core = [p for p in core if p.name != "doctor.py"]
     for path in core + list((REPO / "controllers").rglob("*.py")):
         bad = _imports(path) & CORE_FORBIDDEN
         if path.is_relative_to(REPO / "controllers"):

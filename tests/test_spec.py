@@ -13,7 +13,9 @@ def test_every_robot_has_a_spec_that_loads():
         spec = load_robot_spec(robot)
         assert spec.name == robot
         assert spec.obs_size > 0 and spec.action_size > 0
-        assert all(f.unit for f in spec.observation), f"{robot}: every observation field states its unit"
+        assert all(f.unit for f in spec.observation), (
+            f"{robot}: every observation field states its unit (1 if none)"
+        )
         assert (
             spec.rates.physics_hz % spec.rates.control_hz == 0
             and spec.rates.control_hz % spec.rates.policy_hz == 0
