@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-from robot_rl.sim import randomization
 
 from robot_rl.errors import ConfigError, require, silenced_output
+from robot_rl.sim import randomization
 from robot_rl.spec import Camera, Field, RobotSpec
 
 pybullet = require("pybullet", "sim", "The PyBullet twin", quiet=True)

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+
+from robot_rl.config import from_dict
 from robot_rl.controllers.quadrotor import (
     GRAVITY,
     Mixer,
@@ -14,8 +16,6 @@ from robot_rl.controllers.quadrotor import (
     RateGains,
     rotation_from_quaternion,
 )
-
-from robot_rl.config import from_dict
 from robot_rl.errors import ConfigError
 from robot_rl.spec import load_robot_spec
 

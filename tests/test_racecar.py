@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from robot_rl.controllers.ackermann import (
     AckermannConfig,
     AckermannController,
@@ -15,7 +16,6 @@ from robot_rl.controllers.ackermann import (
     throttle_to_speed,
     wheel_speeds,
 )
-
 from robot_rl.errors import ConfigError
 from robot_rl.spec import load_robot_spec
 
@@ -93,6 +93,7 @@ def env():
 
 def test_check_env_with_and_without_camera(env):
     from gymnasium.utils.env_checker import check_env
+
     from robot_rl.sim import make_twin
 
     check_env(env.unwrapped, skip_render_check=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from robot_rl.controllers.quadrotor import AttitudeController, PositionController, RateController
 from robot_rl.sim.base import Expert
 

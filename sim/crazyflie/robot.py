@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+
+from robot_rl.config import from_dict, param
 from robot_rl.controllers.quadrotor import (
     GRAVITY,
     SPIN_TORQUE_SIGN,
@@ -35,10 +37,8 @@ from robot_rl.controllers.quadrotor import (
     motor_positions,
     rotation_from_quaternion,
 )
-from robot_rl.sim.base import TwinRobot, pybullet
-
-from robot_rl.config import from_dict, param
 from robot_rl.errors import ConfigError
+from robot_rl.sim.base import TwinRobot, pybullet
 from robot_rl.spec import Field, RobotSpec
 
 ACTION_MODES = ("force", "rates")

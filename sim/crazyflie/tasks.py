@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from robot_rl.sim.base import Task
 
 from robot_rl.config import param
 from robot_rl.errors import ConfigError
+from robot_rl.sim.base import Task
 from robot_rl.spec import Field
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from robot_rl.sim.base import Expert
 from robot_rl.sim.racecar.tasks import wrap_angle
 

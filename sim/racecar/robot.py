@@ -20,11 +20,11 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 import pybullet
 import pybullet_data
-from robot_rl.controllers.ackermann import AckermannConfig, AckermannController, AckermannGeometry
-from robot_rl.sim.base import TwinRobot
 
 from robot_rl.config import from_dict, param
+from robot_rl.controllers.ackermann import AckermannConfig, AckermannController, AckermannGeometry
 from robot_rl.errors import ConfigError
+from robot_rl.sim.base import TwinRobot
 from robot_rl.spec import RobotSpec
 
 #: the robot part of the observation this twin produces, in this order (name, size)

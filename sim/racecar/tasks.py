@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pybullet
-from robot_rl.sim.base import Task
 
 from robot_rl.config import param
 from robot_rl.errors import ConfigError
+from robot_rl.sim.base import Task
 from robot_rl.spec import Field
 
 #: lidar-like ray directions in the car frame, deg (left positive)
