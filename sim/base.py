@@ -115,6 +115,24 @@ class Task(ABC):
         """(reward, success, terminated, info) after a policy step."""
 
 
+#: camera-mount jitter every twin understands: a per-episode shift (m) of each camera along a
+#: random direction and a rotation (rad) about a random axis through its eye point
+CAMERA_RANDOMIZATION = {"camera_jitter_m": 0.0, "camera_jitter_rad": 0.0}
+
+
+def _mount_jitter(
+    rng: np.random.Generator, shift_m: float, angle_rad: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, rotation matrix). Directions are drawn even at zero magnitude, so the random
+    stream, and everything sampled after it, does not depend on whether jitter is on."""
+    u, v = rng.normal(size=3), rng.normal(size=3)
+    offset = shift_m * u / max(float(np.linalg.norm(u)), 1e-9)
+    axis = v / max(float(np.linalg.norm(v)), 1e-9)
+    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    rot = np.eye(3) + np.sin(angle_rad) * k + (1.0 - np.cos(angle_rad)) * (k @ k)  # Rodrigues
+    return offset, rot
+
+
 class TwinEnv(gym.Env):
     """A twin robot doing a task, behind the project's env API."""
 
@@ -146,7 +164,8 @@ class TwinEnv(gym.Env):
         self.client.setGravity(0.0, 0.0, -9.81)
         self.robot = robot_cls(self.client, spec, **(robot_options or {}))
         self.task = task
-        self._nominal = {**robot_cls.RANDOMIZATION, **task.RANDOMIZATION}
+        self._nominal = {**CAMERA_RANDOMIZATION, **robot_cls.RANDOMIZATION, **task.RANDOMIZATION}
+        self._camera_jitter: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         randomization.check_keys(spec.randomization, self._nominal, spec.source)
         self.robot.build()
         self.task.build(self.client, self.robot)
@@ -173,6 +192,12 @@ class TwinEnv(gym.Env):
         self.params = randomization.sample(
             self.np_random, self.robot_spec.randomization, self._nominal, self.randomize
         )
+        self._camera_jitter = {
+            cam.name: _mount_jitter(
+                self.np_random, self.params["camera_jitter_m"], self.params["camera_jitter_rad"]
+            )
+            for cam in self.robot_spec.cameras
+        }
         self.robot.reset(self.np_random, self.params)
         task_info = self.task.reset(self.np_random, self.params)
         self.elapsed_steps = 0
@@ -180,7 +205,13 @@ class TwinEnv(gym.Env):
         return self._observation(), info
 
     def step(self, action):
-        action = np.asarray(action, dtype=np.float32).reshape(self.action_space.shape)
+        action = np.asarray(action, dtype=np.float32)
+        if action.size != self.action_space.shape[0]:
+            layout = ", ".join(f"{f.name}[{f.size}]" for f in self.action_layout)
+            raise ValueError(
+                f"action has {action.size} values; this env takes {self.action_space.shape[0]} ({layout})"
+            )
+        action = action.reshape(self.action_space.shape)
         finite = bool(np.all(np.isfinite(action)))
         # A NaN/inf action never reaches the robot: it gets the robot's own safe action instead.
         self.robot.step(np.clip(action, -1.0, 1.0) if finite else self.robot.safe_action())
@@ -224,6 +255,9 @@ class TwinEnv(gym.Env):
     def render_camera(self, cam: Camera) -> np.ndarray:
         """One RGB frame (uint8 HxWx3) from a spec camera, CPU renderer, no shadows."""
         eye, target, up = np.asarray(cam.position), np.asarray(cam.target), np.asarray(cam.up)
+        if cam.name in self._camera_jitter:
+            offset, rot = self._camera_jitter[cam.name]
+            eye, target, up = eye + offset, eye + offset + rot @ (target - eye), rot @ up
         if cam.link is not None:
             pos, quat = self.robot.link_pose(cam.link)
             rot = np.asarray(self.client.getMatrixFromQuaternion(quat)).reshape(3, 3)

@@ -129,8 +129,6 @@ class Robot(TwinRobot):
         "steering_offset_rad": 0.0,
         "steering_latency_s": 0.0,
         "sensor_noise_scale": 0.0,
-        "camera_jitter_m": 0.0,
-        "camera_jitter_rad": 0.0,
     }
 
     def __init__(self, client, spec: RobotSpec):
@@ -233,13 +231,6 @@ class Robot(TwinRobot):
         delay = round(params["steering_latency_s"] * self.spec.rates.control_hz)
         self._steer_queue: deque[tuple[float, float]] = deque([(0.0, 0.0)] * (delay + 1), maxlen=delay + 1)
         self.noise_scale = params["sensor_noise_scale"]
-        # Directions are drawn every episode (also at zero magnitude) so the random stream, and
-        # with it everything after, does not depend on whether jitter is on.
-        u, v = rng.normal(size=3), rng.normal(size=3)
-        self._cam_offset = (params["camera_jitter_m"] * u / max(np.linalg.norm(u), 1e-9)).tolist()
-        half = 0.5 * params["camera_jitter_rad"]
-        axis = v / max(np.linalg.norm(v), 1e-9)
-        self._cam_quat = [*(math.sin(half) * axis).tolist(), math.cos(half)]
 
     def reset(self, rng: np.random.Generator, params: dict[str, float]) -> None:
         c = self.client
@@ -333,7 +324,7 @@ class Robot(TwinRobot):
         return obs
 
     def link_pose(self, link: str) -> tuple[np.ndarray, np.ndarray]:
-        """World pose of a URDF link, with this episode's camera-mount jitter applied."""
+        """World pose of a URDF link (camera-mount jitter is applied by TwinEnv.render_camera)."""
         if link not in self.links:
             return super().link_pose(link)
         c, idx = self.client, self.links[link]
@@ -342,5 +333,4 @@ class Robot(TwinRobot):
         else:
             # Forward kinematics now: after a reset the cached link state is the snapshot's.
             pos, quat = c.getLinkState(self.body, idx, computeForwardKinematics=True)[4:6]
-        pos, quat = c.multiplyTransforms(pos, quat, self._cam_offset, self._cam_quat)
         return np.asarray(pos), np.asarray(quat)
