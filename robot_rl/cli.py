@@ -122,6 +122,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "experts":
+        from robot_rl.benchmarks import experts
+
+        result = experts.run(
+            robots=args.robots or None, episodes=3 if args.quick else args.episodes, progress=not args.json
+        )
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print(f"{'robot/task':<24}{'randomized':>11}{'success':>9}{'episodes':>10}")
+            for r in result["results"]:
+                name = f"{r['robot']}/{r['task']}"
+                print(f"{name:<24}{r['randomized']!s:>11}{r['success_rate']:>9.0%}{r['episodes']:>10}")
+        return 0
     if args.what == "sim":
         from robot_rl.benchmarks import sim
 
@@ -168,9 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demos)
 
     p = sub.add_parser("bench", help="benchmarks that print JSON (figures go to docs/benchmarks.md)")
-    p.add_argument("what", choices=["sim"])
+    p.add_argument(
+        "what", choices=["sim", "experts"], help="sim: twin speed; experts: scripted-expert success"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--robots", nargs="*", help="only these robots")
+    p.add_argument("--episodes", type=int, default=100, help="episodes per task and setting (experts)")
     p.add_argument("--quick", action="store_true", help="tiny counts: a smoke run, not a measurement")
     p.set_defaults(func=cmd_bench)
     return parser

@@ -40,6 +40,17 @@ def test_bench_sim_smoke_prints_one_json_object(robot_rl_bin):
     assert report["machine"]["cores"] >= 1
 
 
+def test_bench_experts_smoke_covers_every_task_nominal_and_randomized(robot_rl_bin):
+    result = run(robot_rl_bin, "bench", "experts", "--json", "--quick", "--robots", "racecar", "crazyflie")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["results"]
+    expected = {(e.robot, e.task) for e in ENVS if not e.kwargs and e.robot in ("racecar", "crazyflie")}
+    assert {(r["robot"], r["task"], r["randomized"]) for r in rows} == {
+        (*t, z) for t in expected for z in (False, True)
+    }
+    assert all(0.0 <= r["success_rate"] <= 1.0 and r["episodes"] == 3 for r in rows)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
