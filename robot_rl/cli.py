@@ -122,37 +122,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.what == "experts":
-        from robot_rl.benchmarks import experts
+    from robot_rl.benchmarks import experts, sim
 
-        result = experts.run(
-            robots=args.robots or None, episodes=3 if args.quick else args.episodes, progress=not args.json
-        )
-        if args.json:
-            print(json.dumps(result))
-        else:
-            print(f"{'robot/task':<24}{'randomized':>11}{'success':>9}{'episodes':>10}")
-            for r in result["results"]:
-                name = f"{r['robot']}/{r['task']}"
-                print(f"{name:<24}{r['randomized']!s:>11}{r['success_rate']:>9.0%}{r['episodes']:>10}")
-        return 0
     if args.what == "sim":
-        from robot_rl.benchmarks import sim
-
         counts = dict(steps=20, resets=10, frames=3, repeats=1) if args.quick else {}
         result = sim.run(robots=args.robots or None, progress=not args.json, **counts)
-        if args.json:
-            print(json.dumps(result))
-        else:
-            print(f"{'robot/task':<24}{'steps/s':>10}{'x real':>9}{'reset ms':>10}  frames (ms)")
-            for r in result["results"]:
-                frames = ", ".join(f"{k} {v}" for k, v in r["frame_ms"].items()) or "-"
-                name = f"{r['robot']}/{r['task']}"
-                print(
-                    f"{name:<24}{r['steps_per_s']:>10}{r['real_time_factor']:>9}{r['reset_ms']:>10}  {frames}"
-                )
-        return 0
-    raise RobotRLError(f"unknown benchmark '{args.what}'")
+        table = sim.table
+    else:
+        episodes = 3 if args.quick else args.episodes
+        result = experts.run(robots=args.robots or None, episodes=episodes, progress=not args.json)
+        table = experts.table
+    print(json.dumps(result) if args.json else table(result))
+    return 0
 
 
 # -- parser ------------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ class Episode:
     truncated: np.ndarray
     success: np.ndarray
     intervention: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    #: the env's info after the last step (task metrics such as tracking RMSE); not saved to disk
+    final_info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.intervention.shape[0] != self.length:
@@ -104,6 +106,7 @@ def record_episode(
         terminated=np.asarray(terms, dtype=bool),
         truncated=np.asarray(truncs, dtype=bool),
         success=np.asarray(successes, dtype=bool),
+        final_info=info,
     )
 
 

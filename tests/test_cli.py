@@ -45,9 +45,13 @@ def test_bench_experts_smoke_covers_every_task_nominal_and_randomized(robot_rl_b
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["results"]
     expected = {(e.robot, e.task) for e in ENVS if not e.kwargs and e.robot in ("racecar", "crazyflie")}
-    assert {(r["robot"], r["task"], r["randomized"]) for r in rows} == {
+    default = [r for r in rows if r["action_mode"] == "default"]
+    assert {(r["robot"], r["task"], r["randomized"]) for r in default} == {
         (*t, z) for t in expected for z in (False, True)
     }
+    assert {r["task"] for r in rows if r["action_mode"] == "rates"} == {"hover", "waypoints"}
+    waypoints = next(r for r in default if r["task"] == "waypoints")
+    assert 0 < waypoints["metrics"]["tracking_rmse"]["median"] < 0.1
     assert all(0.0 <= r["success_rate"] <= 1.0 and r["episodes"] == 3 for r in rows)
 
 

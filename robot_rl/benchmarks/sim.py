@@ -114,3 +114,14 @@ def run(
         "goals": GOALS,
         "results": results,
     }
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = [f"{'robot/task':<24}{'steps/s':>10}{'x real':>9}{'reset ms':>10}  frames (ms)"]
+    for r in result["results"]:
+        frames = ", ".join(f"{k} {v}" for k, v in r["frame_ms"].items()) or "-"
+        name = f"{r['robot']}/{r['task']}"
+        lines.append(
+            f"{name:<24}{r['steps_per_s']:>10}{r['real_time_factor']:>9}{r['reset_ms']:>10}  {frames}"
+        )
+    return "\n".join(lines)
