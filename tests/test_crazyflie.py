@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from robot_rl.benchmarks.experts import expert_success
 from robot_rl.config import from_dict
 from robot_rl.controllers.quadrotor import (
     GRAVITY,
@@ -21,7 +22,7 @@ from robot_rl.spec import load_robot_spec
 
 pytest.importorskip("pybullet")
 
-from robot_rl.sim import make_expert, make_twin
+from robot_rl.sim import make_twin
 from robot_rl.sim.crazyflie import CrazyflieModel
 
 
@@ -223,17 +224,5 @@ def test_same_seed_same_trajectory():
 # -- expert --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("task, mode", [("hover", "force"), ("waypoints", "force"), ("waypoints", "rates")])
 def test_expert_succeeds(task, mode):
-    env = make_twin("crazyflie", task, robot_options={"action_mode": mode})
-    expert = make_expert(env)
-    successes, rmse = 0, []
-    for seed in range(10):
-        obs, _ = env.reset(seed=seed)
-        expert.reset()
-        while True:
-            obs, _, term, trunc, info = env.step(expert.act(obs))
-            if term or trunc:
-                break
-        successes += info["success"]
-        rmse.append(info.get("tracking_rmse", 0.0))
-    assert successes >= 9, (successes, rmse)
-    env.close()
+    result = expert_success("crazyflie", task, episodes=10, randomize=False, action_mode=mode)
+    assert result["success_rate"] >= 0.9, result

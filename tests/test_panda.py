@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
+from robot_rl.benchmarks.experts import expert_success
 from robot_rl.config import from_dict
 from robot_rl.controllers.impedance import CartesianImpedance, ImpedanceGains, orientation_error
 from robot_rl.controllers.safety import SafetyBox
@@ -94,7 +95,7 @@ def test_gains_are_validated():
 # -- twin ----------------------------------------------------------------------------------------
 pytest.importorskip("pybullet")
 
-from robot_rl.sim import make_expert, make_twin  # noqa: E402
+from robot_rl.sim import make_twin  # noqa: E402
 from robot_rl.sim.panda.model import PandaModel, panda_urdf  # noqa: E402
 from robot_rl.spec import load_robot_spec  # noqa: E402
 
@@ -237,21 +238,8 @@ def test_same_seed_same_trajectory_with_randomization():
 
 @pytest.mark.parametrize("task", ["reach", "pick_cube", "peg_insert"])
 def test_expert_succeeds(task):
-    env = make_twin("panda", task)
-    expert = make_expert(env)
-    wins = 0
-    try:
-        for seed in range(10):
-            obs, _ = env.reset(seed=seed)
-            expert.reset()
-            for _ in range(env.task.max_episode_steps):
-                obs, _, terminated, truncated, info = env.step(expert.act(obs))
-                if terminated or truncated:
-                    break
-            wins += bool(info["success"])
-    finally:
-        env.close()
-    assert wins >= 9, f"{task} expert: {wins}/10"
+    result = expert_success("panda", task, episodes=10, randomize=False)
+    assert result["success_rate"] >= 0.9, f"{task} expert: {result['success_rate']:.0%} of 10"
 
 
 def test_camera_frames():
