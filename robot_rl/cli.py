@@ -122,9 +122,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from robot_rl.benchmarks import experts, sim
+    from robot_rl.benchmarks import experts, learner, sim
 
-    if args.what == "sim":
+    if args.what == "learner":
+        result = learner.run(quick=args.quick, progress=not args.json)
+        table = learner.table
+    elif args.what == "sim":
         counts = dict(steps=20, resets=10, frames=3, repeats=1) if args.quick else {}
         result = sim.run(robots=args.robots or None, progress=not args.json, **counts)
         table = sim.table
@@ -164,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmarks that print JSON (figures go to docs/benchmarks.md)")
     p.add_argument(
-        "what", choices=["sim", "experts"], help="sim: twin speed; experts: scripted-expert success"
+        "what",
+        choices=["sim", "experts", "learner"],
+        help="sim: twin speed; experts: scripted-expert success; learner: updates/s vs Stable-Baselines3",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--robots", nargs="*", help="only these robots")

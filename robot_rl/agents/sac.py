@@ -106,9 +106,11 @@ class SAC(nn.Module):
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(float(config.init_temperature)).log())
         self.target_entropy = -config.target_entropy_scale * action_size
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.lr)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.lr)
+        # fused: one kernel per parameter for the whole Adam step; the default CPU path runs ~10
+        # separate elementwise ops per parameter (same update rule, 2-5x slower on the ensemble).
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr, fused=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.lr, fused=True)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.lr, fused=True)
         self._critic_params = list(self.critic.parameters())
         self._target_params = list(self.target_critic.parameters())
 
@@ -124,10 +126,11 @@ class SAC(nn.Module):
         alpha = self.log_alpha.detach().exp()
         with torch.no_grad():
             next_action, next_log_prob = self.actor.sample(batch.next_obs)
-            next_q_all = self.target_critic(batch.next_obs, next_action)  # (E, B)
             # RLPD: min over a random subset of the target ensemble (REDQ-style) curbs overestimation.
-            subset = torch.randperm(cfg.num_critics, device=next_q_all.device)[: cfg.critic_subset]
-            next_q = next_q_all.index_select(0, subset).min(0).values
+            # Only the subset is evaluated: 2 of 10 target critics is a fifth of the target cost.
+            subset = torch.randperm(cfg.num_critics, device=next_action.device)[: cfg.critic_subset]
+            members = subset if cfg.critic_subset < cfg.num_critics else None  # min ignores order
+            next_q = self.target_critic(batch.next_obs, next_action, members).min(0).values
             if cfg.backup_entropy:
                 next_q = next_q - alpha * next_log_prob
             target = batch.reward + cfg.gamma * (1.0 - batch.terminated) * next_q

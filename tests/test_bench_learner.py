@@ -1,0 +1,53 @@
+"""`bench learner`: the smoke run yields every figure, and the FLOP count matches a hand count."""
+
+import json
+
+from robot_rl.benchmarks import learner
+
+
+def test_flop_count_matches_a_hand_count():
+    # critic 3->2->1, actor 2->2->2 (heads of 1 action), batch 1, one critic
+    f = learner.update_flops(obs_size=2, action_size=1, hidden=(2,), critics=1, batch=1)
+    actor_fwd = 2 * (2 * 2 + 2 * 2)
+    critic_fwd = 2 * (3 * 2 + 2 * 1)
+    critic_trained = 4 * 3 * 2 + 6 * 2 * 1
+    assert f["critic_update"] == actor_fwd + critic_fwd + critic_trained
+    actor_trained = 4 * 2 * 2 + 6 * 2 * 2
+    critic_input_grad = 2 * 1 * 2 + 2 * 2 * 1  # only the action column of the first layer
+    assert f["actor_update"] == actor_trained + critic_fwd + critic_input_grad
+
+
+def test_quick_run_reports_every_learner_and_goal():
+    result = learner.run(
+        quick=True, obs_size=5, action_size=2, hidden=(32, 32), batch_size=32, progress=False
+    )
+    json.dumps(result)  # the CLI prints it as JSON
+    assert result["settings"]["torch_threads"] == 1
+    assert set(result["learners"]) == {"sb3_sac", "sac", "rlpd", "rlpd_2critics"}
+    for r in result["learners"].values():
+        assert r["critic_updates_per_s"] > 0 and 0 < r["peak_fraction"] < 2
+    assert result["peak_matmul"]["gflop_per_s"] > 0
+    assert set(result["meets_goals"]) == set(result["goals"])
+    text = learner.table(result)
+    assert "sb3_sac" in text and "per-critic cost" in text
+
+
+def test_target_subset_counts_only_the_subset_critics():
+    full = learner.update_flops(2, 1, (2,), critics=10, batch=1)
+    subset = learner.update_flops(2, 1, (2,), critics=10, batch=1, target_critics=2)
+    critic_fwd = 2 * (3 * 2 + 2 * 1)
+    assert full["critic_update"] - subset["critic_update"] == 8 * critic_fwd
+    assert full["actor_update"] == subset["actor_update"]
+
+
+def test_subset_evaluation_equals_selecting_from_the_whole_ensemble():
+    """The learner evaluates only the target subset; it must match indexing the full ensemble."""
+    import torch
+
+    from robot_rl.agents.networks import EnsembleCritic
+
+    torch.manual_seed(0)
+    critic = EnsembleCritic(7, members=10, hidden=(16, 16), layer_norm=True)
+    obs, act = torch.randn(9, 5), torch.randn(9, 2)
+    subset = torch.tensor([7, 2])
+    torch.testing.assert_close(critic(obs, act, subset), critic(obs, act).index_select(0, subset))
