@@ -1,9 +1,11 @@
 """Sim-only training: the RLPD learner on a twin task, with evaluation, metrics and checkpoints.
 
-A run directory holds the resolved config (`config.yaml`), metrics (`metrics.jsonl`), the
-learning curve (`curve.png`) and `checkpoint.pt` (networks, optimizers, temperature, both
-replay buffers, counters and RNG states), written to a temporary file and renamed so a crash
-never leaves a torn checkpoint. `resume=True` continues from it.
+A run directory holds the resolved config (`config.yaml`), metrics (`metrics.jsonl`: one row
+per evaluation with success rate, return, the last update's losses and wall time), the
+learning curve (`curve.png`) and `checkpoint.pt` (networks, optimizers, temperature, the
+online replay buffer, counters and RNG states; demonstrations are reloaded from their
+folder), written to a temporary file and renamed so a crash never leaves a torn checkpoint.
+`resume=True` continues from it.
 """
 
 from __future__ import annotations
@@ -144,7 +146,8 @@ class Trainer:
             disable=not self.progress,
         )
         recent_success: list[bool] = []
-        window_start, window_updates, window_steps = time.perf_counter(), 0, 0
+        run_start = time.perf_counter()
+        window_start, window_updates, window_steps = run_start, 0, 0
         last_eval: dict[str, float] = {}
         while self.step < cfg.steps:
             if self.step < cfg.start_steps:
@@ -184,7 +187,14 @@ class Trainer:
                 window_start, window_updates, window_steps = time.perf_counter(), 0, 0
             if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
                 last_eval = self.evaluate()
-                row = {"step": self.step, "episodes": self.episode, "updates": self.updates, **last_eval}
+                row = {
+                    "step": self.step,
+                    "episodes": self.episode,
+                    "updates": self.updates,
+                    # wall time of this process's run() so far (evaluations included), s
+                    "wall_s": round(time.perf_counter() - run_start, 2),
+                    **last_eval,
+                }
                 if self.step >= cfg.start_steps:
                     row.update({k: float(v) for k, v in info_update.items()})
                 metrics_file.write(json.dumps(row) + "\n")
@@ -194,7 +204,14 @@ class Trainer:
                 self.save()
         bar.close()
         metrics_file.close()
-        return {"steps": self.step, "episodes": self.episode, "updates": self.updates, **last_eval}
+        wall = round(time.perf_counter() - run_start, 2)
+        return {
+            "steps": self.step,
+            "episodes": self.episode,
+            "updates": self.updates,
+            "wall_s": wall,
+            **last_eval,
+        }
 
     # -- artefacts ---------------------------------------------------------------------------
     def plot(self) -> Path:

@@ -1,11 +1,14 @@
-"""Sim-only training: run directory artefacts, refusal to overwrite, and resume."""
+"""Sim-only training: run directory artefacts, refusal to overwrite, resume, and a smoke run that learns."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from robot_rl.errors import RobotRLError
-from robot_rl.train import TrainConfig, Trainer
+from robot_rl.train import TrainConfig, Trainer, load_train_config
+
+REPO = Path(__file__).resolve().parent.parent
 
 TINY = {"hidden": [32, 32], "utd": 2, "num_critics": 3, "batch_size": 16}
 
@@ -38,3 +41,33 @@ def test_run_writes_artefacts_and_resumes_where_it_stopped(tmp_path):
 def test_resume_without_checkpoint_is_one_clear_error(tmp_path):
     with pytest.raises(RobotRLError, match="nothing to resume"):
         Trainer(tiny(10), tmp_path / "empty", resume=True, progress=False)
+
+
+SMOKE = REPO / "config" / "train" / "panda_reach_smoke.yaml"
+
+
+def record_expert_demos(out, episodes=20):
+    """The scripted reach expert's episodes as a demonstration folder (what `robot-rl demos` writes)."""
+    from robot_rl.demos import DemoWriter, env_metadata, record_episode
+    from robot_rl.sim import make_expert, make_twin
+
+    env = make_twin("panda", "reach")
+    expert = make_expert(env, seed=0)
+    writer = DemoWriter(out, {**env_metadata(env), "source": "scripted expert", "noise": 0.0})
+    for i in range(episodes):
+        writer.write(record_episode(env, expert.act, seed=i, on_reset=expert.reset))
+    env.close()
+    return out
+
+
+@pytest.mark.parametrize("seed", [0])
+def test_smoke_config_learns_panda_reach(tmp_path, seed):
+    # The issue's smoke target: >= 90% deterministic-eval success on panda reach (state) in
+    # about two minutes on one core (~80 s here). Seeds 0-4 all end at 100% over 20 episodes;
+    # one seed keeps the file's runtime down. Why the config differs from RLPD: its comments.
+    demos = record_expert_demos(tmp_path / "demos")
+    config = load_train_config(str(SMOKE), demos=str(demos), seed=seed)
+    assert config.eval_episodes >= 10
+    result = Trainer(config, tmp_path / "run", progress=False).run()
+    assert result["steps"] == config.steps
+    assert result["success_rate"] >= 0.9, result
