@@ -121,6 +121,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Sim-only training on a twin task; --config FILE gives a TrainConfig YAML, flags override it."""
+    import time
+
+    from robot_rl.train import Trainer, load_train_config
+
+    config = load_train_config(
+        args.config,
+        robot=args.robot,
+        task=args.task,
+        preset=args.preset,
+        steps=args.steps,
+        demos=args.demos,
+        seed=args.seed,
+    )
+    out = (
+        args.out
+        or f"runs/{Path(config.robot).stem}_{config.task}_{config.preset}_{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    result = Trainer(config, out, resume=args.resume).run()
+    print(json.dumps(result, indent=2))
+    print(f"run directory: {out} (config.yaml, metrics.jsonl, curve.png, checkpoint.pt)")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from robot_rl.benchmarks import experts, learner, sim
 
@@ -164,6 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", type=float, default=0.0, help="Gaussian action noise std (normalized units)")
     p.add_argument("--keep-failures", action="store_true", help="also write episodes the expert failed")
     p.set_defaults(func=cmd_demos)
+
+    p = sub.add_parser("train", help="train a policy on a twin task (sim only)")
+    p.add_argument("--config", help="TrainConfig YAML (e.g. config/train/panda_reach_smoke.yaml)")
+    p.add_argument("--robot", help=f"robot (default {DEFAULT_ROBOT})")
+    p.add_argument("--task", help=f"task (default {DEFAULT_TASK})")
+    p.add_argument("--preset", help="learner preset: rlpd (default), sac or droq")
+    p.add_argument("--steps", type=int, help="environment steps")
+    p.add_argument("--demos", help="demonstration folder from robot-rl demos")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", help="run directory (default runs/<robot>_<task>_<preset>_<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("bench", help="benchmarks that print JSON (figures go to docs/benchmarks.md)")
     p.add_argument(
