@@ -48,14 +48,23 @@ def cmd_envs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_expert(args: argparse.Namespace, writer=None, keep_failures: bool = True, target: int | None = None):
-    """Run the scripted expert for args.episodes (or until `target` kept episodes); yield episodes."""
+def _make_env(args: argparse.Namespace):
+    from robot_rl.sim import make_twin
+
+    return make_twin(args.robot, args.task, cameras=_cameras(args.cameras), randomize=args.randomize)
+
+
+def _run_expert(
+    env, args: argparse.Namespace, writer=None, keep_failures: bool = True, target: int | None = None
+):
+    """Run the scripted expert for args.episodes (or until `target` kept episodes); yield episodes.
+
+    Closes `env` when done."""
     from tqdm import tqdm
 
     from robot_rl.demos import record_episode
-    from robot_rl.sim import make_expert, make_twin
+    from robot_rl.sim import make_expert
 
-    env = make_twin(args.robot, args.task, cameras=_cameras(args.cameras), randomize=args.randomize)
     expert = make_expert(env, noise=getattr(args, "noise", 0.0), seed=args.seed)
     wanted = target or args.episodes
     max_attempts = wanted if target is None else 3 * wanted
@@ -72,7 +81,7 @@ def _run_expert(args: argparse.Namespace, writer=None, keep_failures: bool = Tru
                 if writer is not None:
                     writer.write(episode)
             bar.set_postfix(success=f"{successes / attempts:.0%}")
-            yield env, episode
+            yield episode
     finally:
         bar.close()
         env.close()
@@ -80,15 +89,15 @@ def _run_expert(args: argparse.Namespace, writer=None, keep_failures: bool = Tru
 
 def cmd_demos(args: argparse.Namespace) -> int:
     from robot_rl.demos import DemoWriter, env_metadata
-    from robot_rl.sim import make_twin
 
-    probe = make_twin(args.robot, args.task, cameras=_cameras(args.cameras), randomize=args.randomize)
-    writer = DemoWriter(args.out, {**env_metadata(probe), "source": "scripted expert", "noise": args.noise})
-    probe.close()
-    episodes = list(_run_expert(args, writer, keep_failures=args.keep_failures, target=args.episodes))
-    successes = sum(ep.succeeded for _, ep in episodes)
+    env = _make_env(args)
+    writer = DemoWriter(args.out, {**env_metadata(env), "source": "scripted expert", "noise": args.noise})
+    attempts = successes = 0
+    for episode in _run_expert(env, args, writer, keep_failures=args.keep_failures, target=args.episodes):
+        attempts += 1
+        successes += episode.succeeded
     kept = len(writer.metadata["episodes"])
-    print(f"{kept} episodes written to {args.out} ({successes}/{len(episodes)} expert episodes succeeded)")
+    print(f"{kept} episodes written to {args.out} ({successes}/{attempts} expert episodes succeeded)")
     if kept < args.episodes:
         print(
             f"error: the expert succeeded too rarely to collect {args.episodes} successful episodes",
@@ -104,7 +113,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    episodes = [ep for _, ep in _run_expert(args)]
+    episodes = list(_run_expert(_make_env(args), args))
     success = float(np.mean([ep.succeeded for ep in episodes]))
     summary = {
         "robot": args.robot,

@@ -8,6 +8,7 @@ plain loop (`LoopCritics`) stays as the reference: the tests hold the two equal.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -59,6 +60,30 @@ class EnsembleLayerNorm(nn.Module):
         return torch.addcmul(bias, F.layer_norm(x, x.shape[-1:], eps=self.eps), weight)
 
 
+def critic_layers(
+    in_features: int,
+    hidden: tuple[int, ...],
+    layer_norm: bool,
+    dropout: float,
+    linear: Callable[[int, int], nn.Module],
+    norm: Callable[[int], nn.Module],
+) -> list[nn.Module]:
+    """One critic architecture, built from batched or plain layers: linear, [dropout], [norm], ReLU
+    per hidden width, then a linear head to Q."""
+    layers: list[nn.Module] = []
+    size = in_features
+    for width in hidden:
+        layers.append(linear(size, width))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        if layer_norm:
+            layers.append(norm(width))
+        layers.append(nn.ReLU())
+        size = width
+    layers.append(linear(size, 1))
+    return layers
+
+
 class EnsembleCritic(nn.Module):
     """E Q-functions Q_i(s, a) evaluated together: returns (E, B).
 
@@ -75,17 +100,14 @@ class EnsembleCritic(nn.Module):
     ):
         super().__init__()
         self.members = members
-        layers: list[nn.Module] = []
-        size = in_features
-        for width in hidden:
-            layers.append(EnsembleLinear(members, size, width))
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            if layer_norm:
-                layers.append(EnsembleLayerNorm(members, width))
-            layers.append(nn.ReLU())
-            size = width
-        layers.append(EnsembleLinear(members, size, 1))
+        layers = critic_layers(
+            in_features,
+            hidden,
+            layer_norm,
+            dropout,
+            linear=lambda n_in, n_out: EnsembleLinear(members, n_in, n_out),
+            norm=lambda width: EnsembleLayerNorm(members, width),
+        )
         self.net = nn.Sequential(*layers)
 
     def forward(
@@ -112,20 +134,10 @@ class LoopCritics(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        critics = []
-        for _ in range(members):
-            layers: list[nn.Module] = []
-            size = in_features
-            for width in hidden:
-                layers.append(nn.Linear(size, width))
-                if dropout > 0:
-                    layers.append(nn.Dropout(dropout))
-                if layer_norm:
-                    layers.append(nn.LayerNorm(width))
-                layers.append(nn.ReLU())
-                size = width
-            layers.append(nn.Linear(size, 1))
-            critics.append(nn.Sequential(*layers))
+        critics = [
+            nn.Sequential(*critic_layers(in_features, hidden, layer_norm, dropout, nn.Linear, nn.LayerNorm))
+            for _ in range(members)
+        ]
         self.critics = nn.ModuleList(critics)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
