@@ -44,6 +44,10 @@ class TrainConfig:
     seed: int = param(0, doc="seeds torch, numpy and the env")
 
 
+#: written into every checkpoint; `load_checkpoint` refuses files without it
+CHECKPOINT_FORMAT = "robot_rl.checkpoint/1"
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
@@ -236,6 +240,8 @@ class Trainer:
         import io
 
         state = {
+            "format": CHECKPOINT_FORMAT,
+            "train_config": to_dict(self.config),
             "agent": self.agent.checkpoint(),
             "online": self.online.state_dict(),
             "counters": {"step": self.step, "episode": self.episode, "updates": self.updates},
@@ -262,3 +268,32 @@ def load_train_config(path: str | None, **overrides: Any) -> TrainConfig:
     data = load_yaml(path) if path else {}
     data.update({k: v for k, v in overrides.items() if v is not None})
     return from_dict(TrainConfig, data, source=path or Described("command line"))
+
+
+def load_checkpoint(path: str | Path) -> tuple[TrainConfig, Any]:
+    """The run's TrainConfig and its agent (a `SAC`, eval mode) from a checkpoint.pt or its run directory.
+
+    Bad input is one line naming the file and the fix, never a traceback from torch.
+    """
+    from robot_rl.agents.sac import SAC
+    from robot_rl.runtime import configure_torch
+
+    torch = configure_torch()
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.is_file():
+        raise RobotRLError(
+            f"no checkpoint at {path}: pass a checkpoint.pt or a run directory from robot-rl train"
+        )
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # torch raises many types for a torn or foreign file
+        raise RobotRLError(
+            f"{path} is not a readable checkpoint ({type(exc).__name__}): re-run training"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise RobotRLError(f"{path} is not a robot_rl checkpoint (expected format {CHECKPOINT_FORMAT})")
+    config = from_dict(TrainConfig, state["train_config"], source=str(path))
+    agent = SAC.from_checkpoint(state["agent"]).eval()
+    return config, agent

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -119,6 +121,12 @@ class SAC(nn.Module):
         if deterministic:
             return self.actor.deterministic(obs)
         return self.actor.sample(obs)[0]
+
+    @torch.no_grad()
+    def policy(self, obs: Mapping[str, Any], deterministic: bool = True) -> np.ndarray:
+        """One env observation (unbatched dict of arrays, as the twin returns it) -> one action array."""
+        batched = torch.as_tensor(np.asarray(obs["state"], dtype=np.float32))[None]
+        return self.act(batched, deterministic)[0].numpy()
 
     # -- the update, top to bottom ---------------------------------------------------------------
     def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
