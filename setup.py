@@ -70,6 +70,9 @@ setup(
         "gymnasium>=1.0",
         "tqdm>=4.60",
         "matplotlib>=3.7",
+        # robot-rl eval --video: GIF and MP4 (imageio-ffmpeg ships its own ffmpeg binary)
+        "imageio>=2.30",
+        "imageio-ffmpeg>=0.4",
         # torch is a hard requirement of the learner; install it first with an explicit
         # version (`pip install torch==2.13.0`, CPU wheel) so pip does not pull CUDA builds.
         "torch>=2.1",
@@ -86,7 +89,17 @@ setup(
             "ros-rmw-fastrtps-cpp",
         ],
         "camera": ["pyrealsense2"],
-        "dev": ["pytest>=7", "pytest-timeout", "ruff>=0.6", "stable-baselines3>=2.3"],
+        # bench/: the SB3 baseline and stratified-bootstrap statistics (rliable)
+        "bench": ["stable-baselines3>=2.3", "rliable>=1.0", "scipy>=1.10"],
+        "dev": [
+            "pytest>=7",
+            "pytest-timeout",
+            "ruff>=0.6",
+            "stable-baselines3>=2.3",
+            "rliable>=1.0",
+            "scipy>=1.10",
+            "tensorboard>=2.12",
+        ],
     },
     tests_require=["pytest"],
     entry_points={
