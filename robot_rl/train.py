@@ -1,11 +1,17 @@
 """Sim-only training: the RLPD learner on a twin task, with evaluation, metrics and checkpoints.
 
 A run directory holds the resolved config (`config.yaml`), metrics (`metrics.jsonl`: one row
-per evaluation with success rate, return, the last update's losses and wall time), the
-learning curve (`curve.png`) and `checkpoint.pt` (networks, optimizers, temperature, the
-online replay buffer, counters and RNG states; demonstrations are reloaded from their
-folder), written to a temporary file and renamed so a crash never leaves a torn checkpoint.
-`resume=True` continues from it.
+per evaluation with success rate, return, the last update's losses, achieved UTD, updates/s,
+env steps/s and wall time; TensorBoard event files under `tb/` when tensorboard is installed),
+the learning curve (`curve.png`) and `checkpoint.pt` (networks, optimizers, temperature, the
+state normaliser, both replay buffers, counters and RNG states), written to a temporary file and
+renamed so a crash never leaves a torn checkpoint. `resume=True` continues from it.
+
+Interventions: in the twin a scripted expert stands in for the human of HIL-SERL. With
+`expert_interventions` > 0 it takes over for `intervention_steps` steps at random moments; its
+transitions are flagged and go to both the online and the demonstration buffer. `reward: rlif`
+replaces the task reward by the intervention signal itself (RLIF, Luo et al. 2024): -1 on the
+step a takeover starts, 0 otherwise.
 """
 
 from __future__ import annotations
@@ -41,7 +47,27 @@ class TrainConfig:
     checkpoint_every: int = param(5_000, doc="env steps between checkpoints", gt=0)
     buffer_capacity: int = param(1_000_000, doc="online replay capacity (transitions)", gt=0)
     randomize: bool = param(False, doc="domain randomization in the training env")
+    cameras: tuple[str, ...] = param((), doc="spec cameras the agent sees (pixels); (): state only")
+    pretrain: dict[str, Any] = param(
+        {}, doc="offline pretraining on the demos, PretrainConfig fields (method: none, bc or calql)"
+    )
+    expert_interventions: float = param(
+        0.0, doc="chance per policy step that the scripted expert takes over (a simulated human)", ge=0, le=1
+    )
+    intervention_steps: int = param(10, doc="policy steps each takeover lasts", gt=0)
+    reward: str = param("task", doc="task: the task reward; rlif: -1 when a takeover starts, else 0")
+    tensorboard: bool = param(
+        True, doc="also write TensorBoard events under tb/ (when tensorboard is installed)"
+    )
     seed: int = param(0, doc="seeds torch, numpy and the env")
+
+    def validate(self, source: str, prefix: str) -> None:
+        if self.reward not in ("task", "rlif"):
+            raise ConfigError(source, f"{prefix}.reward" if prefix else "reward", "task or rlif", self.reward)
+        if self.reward == "rlif" and self.expert_interventions == 0:
+            raise ConfigError(
+                source, "expert_interventions", "> 0 with reward: rlif (RLIF learns from interventions)", 0.0
+            )
 
 
 #: written into every checkpoint; `load_checkpoint` refuses files without it
@@ -56,10 +82,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 class Trainer:
     def __init__(self, config: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True):
-        from robot_rl.agents.replay import ReplayBuffer
+        from robot_rl.agents.pretrain import PretrainConfig
+        from robot_rl.agents.replay import ReplayBuffer, obs_shapes_of
         from robot_rl.agents.sac import SAC, preset
         from robot_rl.runtime import configure_torch
-        from robot_rl.sim import make_twin
+        from robot_rl.sim import make_expert, make_twin
 
         self.torch = torch = configure_torch()
         self.config, self.out, self.progress = config, Path(out_dir), progress
@@ -70,38 +97,67 @@ class Trainer:
             )
         if resume and not ckpt.exists():
             raise RobotRLError(f"nothing to resume in {self.out}: no checkpoint.pt (start without --resume)")
+        self.pretrain_config = from_dict(
+            PretrainConfig, config.pretrain, source=Described("pretrain"), prefix="pretrain"
+        )
+        if self.pretrain_config.method != "none" and not config.demos:
+            raise ConfigError(
+                "",
+                "pretrain.method",
+                "demos: DIR to pretrain on (or method: none)",
+                self.pretrain_config.method,
+            )
         self.out.mkdir(parents=True, exist_ok=True)
 
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
-        self.env = make_twin(config.robot, config.task, randomize=config.randomize)
-        self.eval_env = make_twin(config.robot, config.task)
-        obs_size = self.env.observation_space["state"].shape[0]
+        self.env = make_twin(config.robot, config.task, cameras=config.cameras, randomize=config.randomize)
+        self.eval_env = make_twin(config.robot, config.task, cameras=config.cameras)
+        self.expert = make_expert(self.env, seed=config.seed) if config.expert_interventions > 0 else None
+        obs_shapes = obs_shapes_of(self.env.observation_space)
         act_size = self.env.action_space.shape[0]
-        self.agent = SAC(obs_size, act_size, preset(config.preset, **config.agent))
-        self.online = ReplayBuffer(min(config.buffer_capacity, config.steps), obs_size, act_size)
-        self.demos = self._load_demos(obs_size, act_size) if config.demos else None
+        self.agent = SAC(obs_shapes, act_size, preset(config.preset, **config.agent))
+        # ring capacity in observation slots: every step plus one final frame per episode
+        slots = min(config.buffer_capacity, config.steps + config.steps // 4 + 2)
+        self.online = ReplayBuffer(slots, obs_shapes, act_size)
+        self.demos: ReplayBuffer | None = None
+        if config.demos:
+            self.demos = self._load_demos(obs_shapes, act_size)
+        elif self.expert is not None:  # interventions are demonstrations too (HIL-SERL)
+            self.demos = ReplayBuffer(slots, obs_shapes, act_size)
         self.step = 0
         self.episode = 0
         self.updates = 0
+        self.interventions = 0
+        self.pretrained = False
         if resume:
             self._restore(ckpt)
         (self.out / "config.yaml").write_text(self._config_yaml())
 
     # -- data --------------------------------------------------------------------------------
-    def _load_demos(self, obs_size: int, act_size: int):
+    def _load_demos(self, obs_shapes: dict[str, tuple[int, ...]], act_size: int):
         from robot_rl.agents.replay import ReplayBuffer
         from robot_rl.demos import load_demos
 
-        meta, episodes = load_demos(self.config.demos, spec_hash=self.env.robot_spec.hash)
-        if meta["task"] != self.config.task:
+        cfg = self.config
+        meta, episodes = load_demos(cfg.demos, spec_hash=self.env.robot_spec.hash)
+        if meta["task"] != cfg.task:
+            raise ConfigError(str(cfg.demos), "task", f"demos of task {cfg.task!r}", meta["task"])
+        missing = [c for c in cfg.cameras if c not in meta.get("cameras", [])]
+        if missing:
             raise ConfigError(
-                str(self.config.demos), "task", f"demos of task {self.config.task!r}", meta["task"]
+                str(cfg.demos),
+                "cameras",
+                f"frames of {list(cfg.cameras)} (record with --cameras)",
+                meta.get("cameras"),
             )
         episodes = list(episodes)
-        buf = ReplayBuffer(max(1, sum(ep.length for ep in episodes)), obs_size, act_size)
+        # room for every demo frame, plus the interventions online training may add
+        room = sum(ep.length + 1 for ep in episodes) + (cfg.steps if cfg.expert_interventions > 0 else 0)
+        buf = ReplayBuffer(max(2, room), obs_shapes, act_size)
         for ep in episodes:
-            buf.add_episode(ep.obs["state"], ep.action, ep.reward, ep.terminated)
+            obs = {k: ep.obs[k] for k in obs_shapes}
+            buf.add_episode(obs, ep.action, ep.reward, ep.terminated, gamma=self.agent.config.gamma)
         return buf
 
     def _config_yaml(self) -> str:
@@ -109,18 +165,20 @@ class Trainer:
 
         return yaml.safe_dump(to_dict(self.config), sort_keys=False)
 
+    def _fit_normalizer(self) -> None:
+        """State statistics from the demonstrations and the warm-up data, fixed for the run."""
+        parts = [buf.obs["state"][: buf.high_water] for buf in (self.online, self.demos) if buf is not None]
+        states = self.torch.cat([p for p in parts if len(p)])
+        self.agent.fit_normalizer(states)
+
     # -- loop --------------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
-        torch = self.torch
         successes, returns, lengths = [], [], []
         for i in range(self.config.eval_episodes):
             obs, _ = self.eval_env.reset(seed=10_000_000 + i)
             done, ret, length, success = False, 0.0, 0, False
             while not done:
-                with torch.no_grad():
-                    action = self.agent.act(torch.as_tensor(obs["state"])[None], deterministic=True)[
-                        0
-                    ].numpy()
+                action = self.agent.policy(obs, deterministic=True)
                 obs, reward, terminated, truncated, info = self.eval_env.step(action)
                 ret, length, done = ret + reward, length + 1, terminated or truncated
                 success = success or bool(info["success"])
@@ -133,6 +191,24 @@ class Trainer:
             "length": float(np.mean(lengths)),
         }
 
+    def _pretrain(self) -> dict[str, float]:
+        from robot_rl.agents.pretrain import pretrain
+
+        self._fit_normalizer()
+        generator = self.torch.Generator().manual_seed(self.config.seed + 1)
+        result = pretrain(self.agent, self.demos, self.pretrain_config, generator, progress=self.progress)
+        self.pretrained = True
+        return result
+
+    def _tensorboard(self):
+        if not self.config.tensorboard:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is optional: metrics.jsonl has everything
+            return None
+        return SummaryWriter(str(self.out / "tb"))
+
     def run(self) -> dict[str, Any]:
         from tqdm import tqdm
 
@@ -140,9 +216,17 @@ class Trainer:
 
         torch, cfg = self.torch, self.config
         agent_cfg = self.agent.config
+        if self.pretrain_config.method != "none" and not self.pretrained:
+            pretrain_info = self._pretrain()
+            if pretrain_info:
+                (self.out / "pretrain.json").write_text(json.dumps(pretrain_info, indent=2))
         generator = torch.Generator().manual_seed(cfg.seed + self.step)
         obs, _ = self.env.reset(seed=cfg.seed + self.episode)
+        if self.expert is not None:
+            self.expert.reset()
+        takeover_left = 0
         metrics_file = (self.out / "metrics.jsonl").open("a")
+        tb = self._tensorboard()
         bar = tqdm(
             total=cfg.steps,
             initial=self.step,
@@ -152,22 +236,48 @@ class Trainer:
         recent_success: list[bool] = []
         run_start = time.perf_counter()
         window_start, window_updates, window_steps = run_start, 0, 0
+        eval_start, eval_updates, eval_steps = run_start, 0, 0
         last_eval: dict[str, float] = {}
+        info_update: dict[str, Any] = {}
         while self.step < cfg.steps:
-            if self.step < cfg.start_steps:
+            # who acts: a takeover in progress, a new one, random warm-up, or the policy
+            takeover_starts = (
+                self.expert is not None
+                and takeover_left == 0
+                and self.step >= cfg.start_steps
+                and self.rng.random() < cfg.expert_interventions
+            )
+            if takeover_starts:
+                takeover_left = cfg.intervention_steps
+                self.interventions += 1
+            intervening = takeover_left > 0
+            if intervening:
+                action = self.expert.act(obs)
+                takeover_left -= 1
+            elif self.step < cfg.start_steps:
                 action = self.rng.uniform(-1, 1, self.env.action_space.shape).astype(np.float32)
             else:
-                action = self.agent.act(torch.as_tensor(obs["state"])[None])[0].numpy()
+                action = self.agent.policy(obs, deterministic=False)
             next_obs, reward, terminated, truncated, info = self.env.step(action)
-            self.online.add(obs["state"], action, reward, next_obs["state"], terminated)
+            if cfg.reward == "rlif":
+                reward = -1.0 if takeover_starts else 0.0
+            self.online.add(obs, action, reward, next_obs, terminated, truncated, intervention=intervening)
+            if intervening and self.demos is not None:
+                self.demos.add(obs, action, reward, next_obs, terminated, truncated, intervention=True)
             obs = next_obs
             self.step += 1
             window_steps += 1
+            eval_steps += 1
             if terminated or truncated:
                 recent_success = [*recent_success, bool(info["success"])][-20:]
                 self.episode += 1
                 obs, _ = self.env.reset(seed=cfg.seed + self.episode)
+                takeover_left = 0
+                if self.expert is not None:
+                    self.expert.reset()
             if self.step >= cfg.start_steps:
+                if self.updates == 0:
+                    self._fit_normalizer()
                 block = sample_block(
                     self.online,
                     self.demos,
@@ -179,6 +289,7 @@ class Trainer:
                 info_update = self.agent.update(block)
                 self.updates += agent_cfg.utd
                 window_updates += agent_cfg.utd
+                eval_updates += agent_cfg.utd
             bar.update(1)
             if self.step % 100 == 0:
                 elapsed = time.perf_counter() - window_start
@@ -190,29 +301,42 @@ class Trainer:
                 )
                 window_start, window_updates, window_steps = time.perf_counter(), 0, 0
             if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                train_elapsed = time.perf_counter() - eval_start  # training only: evaluation excluded
                 last_eval = self.evaluate()
                 row = {
                     "step": self.step,
                     "episodes": self.episode,
                     "updates": self.updates,
+                    "interventions": self.interventions,
                     # wall time of this process's run() so far (evaluations included), s
                     "wall_s": round(time.perf_counter() - run_start, 2),
+                    "utd": round(self.updates / self.step, 3),
+                    "updates_per_s": round(eval_updates / train_elapsed, 2),
+                    "steps_per_s": round(eval_steps / train_elapsed, 2),
                     **last_eval,
                 }
-                if self.step >= cfg.start_steps:
-                    row.update({k: float(v) for k, v in info_update.items()})
+                row.update({k: float(v) for k, v in info_update.items()})
                 metrics_file.write(json.dumps(row) + "\n")
                 metrics_file.flush()
+                if tb is not None:
+                    for key, value in row.items():
+                        if key != "step":
+                            tb.add_scalar(key, value, self.step)
+                    tb.flush()
                 self.plot()
+                eval_start, eval_updates, eval_steps = time.perf_counter(), 0, 0
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                 self.save()
         bar.close()
         metrics_file.close()
+        if tb is not None:
+            tb.close()
         wall = round(time.perf_counter() - run_start, 2)
         return {
             "steps": self.step,
             "episodes": self.episode,
             "updates": self.updates,
+            "interventions": self.interventions,
             "wall_s": wall,
             **last_eval,
         }
@@ -244,7 +368,14 @@ class Trainer:
             "train_config": to_dict(self.config),
             "agent": self.agent.checkpoint(),
             "online": self.online.state_dict(),
-            "counters": {"step": self.step, "episode": self.episode, "updates": self.updates},
+            "demos": self.demos.state_dict() if self.demos is not None else None,
+            "counters": {
+                "step": self.step,
+                "episode": self.episode,
+                "updates": self.updates,
+                "interventions": self.interventions,
+                "pretrained": self.pretrained,
+            },
             "rng": {"numpy": self.rng.bit_generator.state, "torch": self.torch.get_rng_state()},
         }
         buffer = io.BytesIO()
@@ -257,7 +388,13 @@ class Trainer:
         state = self.torch.load(path, weights_only=True)
         self.agent = SAC.from_checkpoint(state["agent"])
         self.online.load_state_dict(state["online"])
-        self.step, self.episode, self.updates = (state["counters"][k] for k in ("step", "episode", "updates"))
+        if state.get("demos") is not None and self.demos is not None:
+            # the saved buffer, interventions included, replaces the one just read from the folder
+            self.demos.load_state_dict(state["demos"])
+        counters = state["counters"]
+        self.step, self.episode, self.updates = counters["step"], counters["episode"], counters["updates"]
+        self.interventions = counters.get("interventions", 0)
+        self.pretrained = counters.get("pretrained", False)
         self.rng.bit_generator.state = state["rng"]["numpy"]
         self.torch.set_rng_state(state["rng"]["torch"])
 

@@ -17,10 +17,10 @@ OBS, ACT = 11, 3
 def random_block(utd=4, batch=32, seed=0) -> Batch:
     g = torch.Generator().manual_seed(seed)
     return Batch(
-        obs=torch.randn(utd, batch, OBS, generator=g),
+        obs={"state": torch.randn(utd, batch, OBS, generator=g)},
         action=torch.rand(utd, batch, ACT, generator=g) * 2 - 1,
         reward=torch.randn(utd, batch, generator=g),
-        next_obs=torch.randn(utd, batch, OBS, generator=g),
+        next_obs={"state": torch.randn(utd, batch, OBS, generator=g)},
         terminated=(torch.rand(utd, batch, generator=g) < 0.1).float(),
     )
 
@@ -46,7 +46,7 @@ def test_actor_loss_leaves_critic_gradients_empty_and_the_reverse():
     torch.manual_seed(0)
     agent = SAC(OBS, ACT, preset("rlpd", hidden=(32, 32)))
     batch = random_block().minibatch(0)
-    agent.actor_loss(batch)[0].backward()
+    agent.actor_loss(agent.encoder(batch.obs))[0].backward()
     assert all(p.grad is None for p in agent.critic.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in agent.actor.parameters())
     agent.zero_grad(set_to_none=True)
@@ -110,21 +110,65 @@ def test_block_sampling_mixes_demos_and_online_half_and_half():
         online.add(torch.full((OBS,), 1.0), torch.zeros(ACT), 0.0, torch.zeros(OBS), False)
         demos.add(torch.full((OBS,), -1.0), torch.zeros(ACT), 1.0, torch.zeros(OBS), i % 10 == 9)
     block = sample_block(online, demos, utd=20, batch_size=256, generator=torch.Generator().manual_seed(0))
-    assert block.obs.shape == (20, 256, OBS) and block.reward.shape == (20, 256)
-    assert (block.obs[..., 0] < 0).float().mean() == 0.5
+    assert block.obs["state"].shape == (20, 256, OBS) and block.reward.shape == (20, 256)
+    assert (block.obs["state"][..., 0] < 0).float().mean() == 0.5
     only_online = sample_block(online, None, utd=2, batch_size=8)
-    assert (only_online.obs[..., 0] > 0).all()
+    assert (only_online.obs["state"][..., 0] > 0).all()
 
 
-def test_replay_save_load_round_trip(tmp_path):
+def fill_episodes(buf, lengths, image=False):
+    """Episodes whose state is 100*episode + t, so every next observation is checkable."""
+    for e, length in enumerate(lengths):
+        for t in range(length):
+            obs = {"state": torch.full((OBS,), 100.0 * e + t)}
+            nxt = {"state": torch.full((OBS,), 100.0 * e + t + 1)}
+            if image:
+                obs["front"] = torch.full((8, 8, 3), t, dtype=torch.uint8)
+                nxt["front"] = torch.full((8, 8, 3), t + 1, dtype=torch.uint8)
+            buf.add(obs, torch.zeros(ACT), float(t), nxt, terminated=False, truncated=t == length - 1)
+
+
+def assert_transitions_consistent(block):
+    state, next_state = block.obs["state"][..., 0], block.next_obs["state"][..., 0]
+    torch.testing.assert_close(next_state, state + 1)  # the successor frame of the same episode
+    torch.testing.assert_close(block.reward, state % 100)
+
+
+def test_replay_stores_each_frame_once_and_never_pairs_frames_across_episodes():
+    buf = ReplayBuffer(64, {"state": (OBS,), "front": (8, 8, 3)}, ACT)
+    fill_episodes(buf, [5, 3, 7], image=True)
+    assert len(buf) == 15 and buf.high_water == 15 + 3  # one spare frame per episode, no copies
+    assert buf.obs["front"].dtype == torch.uint8
+    block = sample_block(buf, None, utd=4, batch_size=256, generator=torch.Generator().manual_seed(0))
+    assert block.obs["front"].shape == (4, 256, 8, 8, 3)
+    assert_transitions_consistent(block)
+    torch.testing.assert_close(
+        block.next_obs["front"][..., 0, 0, 0].float(), block.obs["front"][..., 0, 0, 0].float() + 1
+    )
+
+
+def test_replay_ring_wraps_and_round_trips_through_a_file(tmp_path):
     buf = ReplayBuffer(10, OBS, ACT)
-    for i in range(13):  # wraps around
-        buf.add(torch.full((OBS,), float(i)), torch.zeros(ACT), float(i), torch.zeros(OBS), False)
-    buf.save(tmp_path / "buf.pt")
+    fill_episodes(buf, [4, 6, 5])  # 15 transitions + 3 final frames into 10 slots
+    assert 0 < len(buf) < 10
+    assert_transitions_consistent(sample_block(buf, None, utd=2, batch_size=200))
+    torch.save(buf.state_dict(), tmp_path / "buf.pt")
     other = ReplayBuffer(10, OBS, ACT)
-    other.load(tmp_path / "buf.pt")
-    assert len(other) == 10 and other.cursor == 3
-    assert torch.equal(other.reward, buf.reward)
+    other.load_state_dict(torch.load(tmp_path / "buf.pt", weights_only=True))
+    assert (len(other), other.cursor, other.added) == (len(buf), buf.cursor, 15)
+    a = sample_block(buf, None, 2, 32, generator=torch.Generator().manual_seed(1))
+    b = sample_block(other, None, 2, 32, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a.obs["state"], b.obs["state"]) and torch.equal(a.reward, b.reward)
+    with pytest.raises(ValueError, match="does not fit this buffer"):
+        ReplayBuffer(10, OBS + 1, ACT).load_state_dict(buf.state_dict())
+
+
+def test_episode_returns_are_stored_for_calibration():
+    buf = ReplayBuffer(16, 2, 1)
+    obs = {"state": torch.zeros(4, 2)}
+    buf.add_episode(obs, torch.zeros(3, 1), [0.0, 0.0, 1.0], [False, False, True], gamma=0.5)
+    block = buf.gather(torch.tensor([0, 1, 2]))
+    torch.testing.assert_close(block.mc_return, torch.tensor([0.25, 0.5, 1.0]))
 
 
 def test_update_learns_a_one_step_task():

@@ -1,80 +1,189 @@
 """Replay buffers: online and demonstration data, sampled a whole UTD block at a time.
 
-Storage is preallocated torch tensors, so a block is a handful of `index_select`s with no
-per-transition Python work and no host-device shuffling inside the update loop.
+Storage is preallocated torch tensors, one per observation key (camera frames as uint8), so a
+block is a handful of `index_select`s with no per-transition Python work.
+
+Each observation is stored once: slot i holds a transition's observation and slot i+1 its next
+observation, which is also the next transition's observation while the episode runs. An episode
+end writes the final observation into the slot after it, which is not a transition start, and
+the next episode begins one slot later: one spare frame per episode instead of a duplicated
+next frame per step. A slot is a valid transition start while its successor still holds its
+next observation; overwriting the ring invalidates exactly the slots it reuses.
+
+Per-transition extras: `intervention` (a human took over, HIL-SERL) and `mc_return` (the
+discounted return to the episode's end, filled for whole episodes, used by Cal-QL).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import torch
 
+from robot_rl.agents.encoders import is_image
 from robot_rl.agents.sac import Batch
 
-_FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
+_SCALARS = ("reward", "terminated", "intervention", "mc_return")
+
+
+def obs_shapes_of(space: Any) -> dict[str, tuple[int, ...]]:
+    """{key: shape} of a gymnasium Dict observation space (or a plain {key: shape} mapping)."""
+    items = space.spaces.items() if hasattr(space, "spaces") else space.items()
+    return {k: tuple(getattr(v, "shape", v)) for k, v in items}
 
 
 class ReplayBuffer:
-    """A ring buffer of (obs, action, reward, next_obs, terminated) transitions."""
+    """A ring of `capacity` observation slots with the transitions between them."""
 
-    def __init__(self, capacity: int, obs_size: int, action_size: int):
+    def __init__(self, capacity: int, obs_shapes: Mapping[str, Sequence[int]] | int, action_size: int):
+        if isinstance(obs_shapes, int):
+            obs_shapes = {"state": (obs_shapes,)}
+        if capacity < 2:
+            raise ValueError(f"replay capacity must be at least 2 slots, got {capacity}")
         self.capacity = capacity
-        self.obs = torch.zeros(capacity, obs_size)
+        self.obs_shapes = {k: tuple(int(d) for d in s) for k, s in obs_shapes.items()}
+        self.obs = {
+            k: torch.zeros(capacity, *s, dtype=torch.uint8 if is_image(s) else torch.float32)
+            for k, s in self.obs_shapes.items()
+        }
         self.action = torch.zeros(capacity, action_size)
         self.reward = torch.zeros(capacity)
-        self.next_obs = torch.zeros(capacity, obs_size)
         self.terminated = torch.zeros(capacity)
-        self.size = 0
+        self.intervention = torch.zeros(capacity)
+        self.mc_return = torch.zeros(capacity)
+        self.valid = torch.zeros(capacity, dtype=torch.bool)
         self.cursor = 0
+        self.high_water = 0  # slots [0, high_water) have been written
+        self.size = 0  # valid transitions
+        self.added = 0  # transitions ever added (for counters and tests)
 
     def __len__(self) -> int:
         return self.size
 
-    def add(self, obs, action, reward: float, next_obs, terminated: bool) -> None:
-        i = self.cursor
-        self.obs[i] = torch.as_tensor(obs)
-        self.action[i] = torch.as_tensor(action)
+    # -- writing -------------------------------------------------------------------------------
+    def _write_obs(self, slot: int, obs: Mapping[str, Any] | Any) -> None:
+        if not isinstance(obs, Mapping):  # a bare state vector
+            obs = {"state": obs}
+        if self.valid[slot]:
+            self.valid[slot] = False
+            self.size -= 1
+        for k, store in self.obs.items():
+            store[slot] = torch.as_tensor(np.asarray(obs[k]))
+        self.high_water = max(self.high_water, slot + 1)
+
+    def add(
+        self,
+        obs: Mapping[str, Any],
+        action: Any,
+        reward: float,
+        next_obs: Mapping[str, Any],
+        terminated: bool,
+        truncated: bool = False,
+        intervention: bool = False,
+        mc_return: float = 0.0,
+    ) -> None:
+        """One transition; `terminated or truncated` ends the episode (the next add starts a new one)."""
+        i, nxt = self.cursor, (self.cursor + 1) % self.capacity
+        self._write_obs(i, obs)
+        self._write_obs(nxt, next_obs)
+        self.action[i] = torch.as_tensor(np.asarray(action, dtype=np.float32))
         self.reward[i] = float(reward)
-        self.next_obs[i] = torch.as_tensor(next_obs)
         self.terminated[i] = float(terminated)
-        self.cursor = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
+        self.intervention[i] = float(intervention)
+        self.mc_return[i] = float(mc_return)
+        self.valid[i] = True
+        self.size += 1
+        self.added += 1
+        # after an episode end the slot holding the final observation is skipped
+        self.cursor = (nxt + 1) % self.capacity if (terminated or truncated) else nxt
 
-    def add_episode(self, obs, action, reward, terminated) -> None:
-        """A whole episode: obs has one more row than the other arrays."""
-        obs = torch.as_tensor(obs, dtype=torch.float32)
-        for t in range(len(action)):
-            self.add(obs[t], action[t], float(reward[t]), obs[t + 1], bool(terminated[t]))
+    def add_episode(
+        self,
+        obs: Mapping[str, Any],
+        action: Any,
+        reward: Any,
+        terminated: Any,
+        gamma: float | None = None,
+        intervention: Any = None,
+    ) -> None:
+        """A whole episode: every obs array has one more row than action/reward/terminated.
+        With `gamma`, each transition's discounted return to the episode end is stored (Cal-QL)."""
+        reward = np.asarray(reward, dtype=np.float64)
+        terminated = np.asarray(terminated, dtype=bool)
+        n = len(reward)
+        returns = np.zeros(n)
+        if gamma is not None:
+            running = 0.0
+            for t in reversed(range(n)):
+                running = reward[t] + gamma * running
+                returns[t] = running
+        for t in range(n):
+            self.add(
+                {k: v[t] for k, v in obs.items()},
+                action[t],
+                reward[t],
+                {k: v[t + 1] for k, v in obs.items()},
+                bool(terminated[t]),
+                truncated=t == n - 1,
+                intervention=bool(intervention[t]) if intervention is not None else False,
+                mc_return=returns[t],
+            )
 
+    # -- sampling ------------------------------------------------------------------------------
     def indices(self, shape: tuple[int, ...], generator: torch.Generator | None = None) -> torch.Tensor:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        return torch.randint(0, self.size, shape, generator=generator)
+        starts = self.valid.nonzero().squeeze(1)
+        return starts[torch.randint(0, len(starts), shape, generator=generator)]
 
     def gather(self, idx: torch.Tensor) -> Batch:
         flat = idx.reshape(-1)
-        parts = [getattr(self, name).index_select(0, flat) for name in _FIELDS]
-        return Batch(*(p.reshape(*idx.shape, *p.shape[1:]) for p in parts))
+        nxt = (flat + 1) % self.capacity
 
-    def state_dict(self) -> dict:
-        return {name: getattr(self, name)[: self.size].clone() for name in _FIELDS} | {
-            "size": self.size,
-            "cursor": self.cursor,
+        def take(store: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+            return store.index_select(0, at).reshape(*idx.shape, *store.shape[1:])
+
+        return Batch(
+            obs={k: take(v, flat) for k, v in self.obs.items()},
+            action=take(self.action, flat),
+            reward=take(self.reward, flat),
+            next_obs={k: take(v, nxt) for k, v in self.obs.items()},
+            terminated=take(self.terminated, flat),
+            intervention=take(self.intervention, flat),
+            mc_return=take(self.mc_return, flat),
+        )
+
+    # -- persistence ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The written slots only (a fresh 1M-slot buffer with 5k transitions saves 5k slots)."""
+        n = self.high_water
+        return {
             "capacity": self.capacity,
+            "obs_shapes": {k: list(s) for k, s in self.obs_shapes.items()},
+            "slots": n,
+            "obs": {k: v[:n].clone() for k, v in self.obs.items()},
+            **{name: getattr(self, name)[:n].clone() for name in (*_SCALARS, "action", "valid")},
+            "cursor": self.cursor,
+            "size": self.size,
+            "added": self.added,
         }
 
-    def load_state_dict(self, state: dict) -> None:
-        n = state["size"]
-        for name in _FIELDS:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        shapes = {k: tuple(s) for k, s in state["obs_shapes"].items()}
+        if shapes != self.obs_shapes or state["capacity"] > self.capacity:
+            raise ValueError(
+                f"saved replay data (capacity {state['capacity']}, observations {shapes}) does not fit this "
+                f"buffer (capacity {self.capacity}, observations {self.obs_shapes})"
+            )
+        n = state["slots"]
+        for k, v in state["obs"].items():
+            self.obs[k][:n] = v
+        for name in (*_SCALARS, "action", "valid"):
             getattr(self, name)[:n] = state[name]
-        self.size, self.cursor = n, state["cursor"]
-
-    def save(self, path: str | Path) -> None:
-        torch.save(self.state_dict(), path)
-
-    def load(self, path: str | Path) -> None:
-        self.load_state_dict(torch.load(path, weights_only=True))
+        self.cursor, self.size, self.added = state["cursor"], state["size"], state["added"]
+        self.high_water = n
 
 
 def sample_block(
@@ -87,9 +196,16 @@ def sample_block(
 ) -> Batch:
     """A (utd, batch_size) block; with demos, the first `demo_fraction` of each batch's rows
     come from the demonstrations and the rest from online data (RLPD symmetric sampling)."""
-    n_demo = round(batch_size * demo_fraction) if demos is not None and len(demos) else 0
-    online_part = online.gather(online.indices((utd, batch_size - n_demo), generator))
+    use_demos = demos is not None and len(demos) > 0
+    n_demo = round(batch_size * demo_fraction) if use_demos else 0
+    if use_demos and len(online) == 0:
+        n_demo = batch_size  # offline pretraining: demonstrations only
+    online_part = None
+    if n_demo < batch_size:
+        online_part = online.gather(online.indices((utd, batch_size - n_demo), generator))
     if n_demo == 0:
         return online_part
     demo_part = demos.gather(demos.indices((utd, n_demo), generator))
-    return Batch(*(torch.cat([d, o], dim=1) for d, o in zip(demo_part, online_part, strict=True)))
+    if online_part is None:
+        return demo_part
+    return Batch.concat(demo_part, online_part)

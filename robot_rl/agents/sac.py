@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from robot_rl.agents.encoders import STATE, Obs, ObservationEncoder, random_shift
 from robot_rl.agents.networks import EnsembleCritic, TanhGaussianActor
 from robot_rl.config import from_dict, param
 from robot_rl.errors import ConfigError
@@ -55,11 +56,29 @@ class SACConfig:
     backup_entropy: bool = param(
         True, doc="subtract alpha*log pi in the target (switch off for sparse rewards)"
     )
+    normalize_state: bool = param(
+        True,
+        doc="standardise the state vector with statistics fitted on the first data (saved with the agent)",
+    )
+    encoder_channels: tuple[int, ...] = param((32, 32, 32, 32), doc="conv channels per camera encoder layer")
+    encoder_strides: tuple[int, ...] = param((2, 2, 2, 1), doc="conv strides (2,2,2,1: 128 px -> 13x13 maps)")
+    encoder_features: int = param(50, doc="features per camera after LayerNorm + tanh (DrQ 50)", gt=0)
+    image_shift: int = param(4, doc="random-shift augmentation of camera frames (DrQ 4)", unit="px", ge=0)
+    encoder_weights: str | None = param(
+        None, doc="local file of pretrained camera-encoder weights (save_camera_weights); None: random init"
+    )
+    freeze_encoder: bool = param(False, doc="never update the camera encoders (use with encoder_weights)")
 
     def validate(self, source: str, prefix: str) -> None:
         if self.critic_subset > self.num_critics:
             key = f"{prefix}.critic_subset" if prefix else "critic_subset"
             raise ConfigError(source, key, f"at most num_critics ({self.num_critics})", self.critic_subset)
+        if len(self.encoder_channels) != len(self.encoder_strides):
+            key = f"{prefix}.encoder_strides" if prefix else "encoder_strides"
+            raise ConfigError(
+                source, key, f"one stride per encoder channel entry ({len(self.encoder_channels)})",
+                list(self.encoder_strides),
+            )  # fmt: skip
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -77,29 +96,82 @@ def preset(name: str, **overrides: Any) -> SACConfig:
 
 
 class Batch(NamedTuple):
-    """Transitions; in a UTD block every field has a leading (utd,) dimension."""
+    """Transitions; in a UTD block every tensor has a leading (utd,) dimension.
 
-    obs: torch.Tensor  # (B, D) float32
+    Observations are dicts: "state" (B, D) float32 and one (B, H, W, 3) uint8 tensor per camera.
+    """
+
+    obs: Obs
     action: torch.Tensor  # (B, A) in [-1, 1]
     reward: torch.Tensor  # (B,)
-    next_obs: torch.Tensor  # (B, D)
+    next_obs: Obs
     terminated: torch.Tensor  # (B,) 1.0 where the MDP ended (no bootstrap), else 0.0
+    intervention: torch.Tensor | None = None  # (B,) 1.0 where a human took over
+    mc_return: torch.Tensor | None = None  # (B,) discounted return to the episode end (Cal-QL)
+
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
+        """`fn` applied to every tensor, observation dicts included."""
+        return Batch(*(_apply(fn, x) for x in self))
 
     def minibatch(self, i: int) -> Batch:
         """The i-th batch of a UTD block."""
-        return Batch(*(x[i] for x in self))
+        return self.map(lambda x: x[i])
+
+    @staticmethod
+    def concat(first: Batch, second: Batch, dim: int = 1) -> Batch:
+        """Rows of `first` then `second` along `dim` (the batch dimension of a block)."""
+        return Batch(*(_apply2(lambda a, b: torch.cat([a, b], dim), a, b) for a, b in zip(first, second)))
+
+
+def _apply(fn: Callable[[torch.Tensor], torch.Tensor], x: Any) -> Any:
+    if x is None:
+        return None
+    return {k: fn(v) for k, v in x.items()} if isinstance(x, dict) else fn(x)
+
+
+def _apply2(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], a: Any, b: Any) -> Any:
+    if a is None or b is None:
+        return None
+    return {k: fn(a[k], b[k]) for k in a} if isinstance(a, dict) else fn(a, b)
+
+
+def as_obs(obs: torch.Tensor | Mapping[str, torch.Tensor]) -> Obs:
+    """A bare state tensor is the observation {"state": tensor}."""
+    return dict(obs) if isinstance(obs, Mapping) else {STATE: obs}
 
 
 class SAC(nn.Module):
     """Actor, critic ensemble, target ensemble, temperature and their optimizers."""
 
-    def __init__(self, obs_size: int, action_size: int, config: SACConfig | None = None):
+    def __init__(
+        self,
+        obs_shapes: Mapping[str, Sequence[int]] | int,
+        action_size: int,
+        config: SACConfig | None = None,
+    ):
         super().__init__()
         self.config = config = config or SACConfig()
-        self.obs_size, self.action_size = obs_size, action_size
-        self.actor = TanhGaussianActor(obs_size, action_size, config.hidden)
+        if isinstance(obs_shapes, int):
+            obs_shapes = {STATE: (obs_shapes,)}
+        self.obs_shapes = {k: tuple(int(d) for d in v) for k, v in obs_shapes.items()}
+        self.action_size = action_size
+        # One encoder shared by actor and critics (DrQ/SERL): the critic loss trains it, the actor
+        # sees its features detached. The target critics reuse it without a gradient (DrQ-v2).
+        self.encoder = ObservationEncoder(
+            self.obs_shapes,
+            config.encoder_channels,
+            config.encoder_strides,
+            config.encoder_features,
+            config.normalize_state,
+        )
+        if config.encoder_weights:
+            self.encoder.load_camera_weights(config.encoder_weights)
+        if config.freeze_encoder:
+            self.encoder.cameras.requires_grad_(False)
+        features = self.encoder.feature_size
+        self.actor = TanhGaussianActor(features, action_size, config.hidden)
         self.critic = EnsembleCritic(
-            obs_size + action_size,
+            features + action_size,
             config.num_critics,
             config.hidden,
             config.layer_norm,
@@ -111,46 +183,75 @@ class SAC(nn.Module):
         # fused: one kernel per parameter for the whole Adam step; the default CPU path runs ~10
         # separate elementwise ops per parameter (same update rule, 2-5x slower on the ensemble).
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr, fused=True)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.lr, fused=True)
+        trained_encoder = [p for p in self.encoder.parameters() if p.requires_grad]
+        self.critic_opt = torch.optim.Adam(
+            [*self.critic.parameters(), *trained_encoder], lr=config.lr, fused=True
+        )
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.lr, fused=True)
         self._critic_params = list(self.critic.parameters())
         self._target_params = list(self.target_critic.parameters())
 
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+    def act(
+        self, obs: torch.Tensor | Mapping[str, torch.Tensor], deterministic: bool = False
+    ) -> torch.Tensor:
+        """Batched observations (a dict, or a bare state tensor) -> actions (B, A) in [-1, 1]."""
+        features = self.encoder(as_obs(obs))
         if deterministic:
-            return self.actor.deterministic(obs)
-        return self.actor.sample(obs)[0]
+            return self.actor.deterministic(features)
+        return self.actor.sample(features)[0]
 
     @torch.no_grad()
     def policy(self, obs: Mapping[str, Any], deterministic: bool = True) -> np.ndarray:
         """One env observation (unbatched dict of arrays, as the twin returns it) -> one action array."""
-        batched = torch.as_tensor(np.asarray(obs["state"], dtype=np.float32))[None]
+        batched = {k: torch.as_tensor(np.asarray(obs[k]))[None] for k in self.obs_shapes}
         return self.act(batched, deterministic)[0].numpy()
 
+    @torch.no_grad()
+    def fit_normalizer(self, states: torch.Tensor) -> None:
+        """Fix the state statistics from early data (demonstrations + warm-up); a no-op once fitted."""
+        norm = self.encoder.normalizer
+        if norm is not None and not bool(norm.fitted):
+            norm.fit(states)
+
+    def augment(self, block: Batch) -> Batch:
+        """DrQ random shift on every camera frame of a block (obs and next_obs shifted independently)."""
+        if not self.encoder.has_pixels or self.config.image_shift == 0:
+            return block
+        shift = self.config.image_shift
+
+        def shifted(obs: Obs) -> Obs:
+            return {k: random_shift(v, shift) if k in self.encoder.cameras else v for k, v in obs.items()}
+
+        return block._replace(obs=shifted(block.obs), next_obs=shifted(block.next_obs))
+
     # -- the update, top to bottom ---------------------------------------------------------------
-    def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """TD loss of every critic (mean over members); also returns Q and the detached features of obs."""
         cfg = self.config
         alpha = self.log_alpha.detach().exp()
+        features = self.encoder(batch.obs)  # camera encoders learn from the critic loss only
         with torch.no_grad():
-            next_action, next_log_prob = self.actor.sample(batch.next_obs)
+            next_features = self.encoder(batch.next_obs)
+            next_action, next_log_prob = self.actor.sample(next_features)
             # RLPD: min over a random subset of the target ensemble (REDQ-style) curbs overestimation.
             # Only the subset is evaluated: 2 of 10 target critics is a fifth of the target cost.
             subset = torch.randperm(cfg.num_critics, device=next_action.device)[: cfg.critic_subset]
             members = subset if cfg.critic_subset < cfg.num_critics else None  # min ignores order
-            next_q = self.target_critic(batch.next_obs, next_action, members).min(0).values
+            next_q = self.target_critic(next_features, next_action, members).min(0).values
             if cfg.backup_entropy:
                 next_q = next_q - alpha * next_log_prob
             target = batch.reward + cfg.gamma * (1.0 - batch.terminated) * next_q
-        q = self.critic(batch.obs, batch.action)  # (E, B)
-        return ((q - target) ** 2).mean(), q.detach()
+        q = self.critic(features, batch.action)  # (E, B)
+        return ((q - target) ** 2).mean(), q.detach(), features.detach()
 
-    def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        action, log_prob = self.actor.sample(batch.obs)
+    def actor_loss(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """On detached encoder features: the actor never moves the encoder (DrQ)."""
+        action, log_prob = self.actor.sample(features)
         # The critics are frozen here so the actor loss leaves their gradients untouched.
         for p in self._critic_params:
             p.requires_grad_(False)
-        q = self.critic(batch.obs, action).mean(0)  # RLPD: mean over the whole ensemble
+        q = self.critic(features, action).mean(0)  # RLPD: mean over the whole ensemble
         for p in self._critic_params:
             p.requires_grad_(True)
         loss = (self.log_alpha.detach().exp() * log_prob - q).mean()
@@ -161,17 +262,18 @@ class SAC(nn.Module):
 
     def update(self, block: Batch) -> dict[str, torch.Tensor]:
         """`utd` critic updates on block[0..utd-1], then one actor and one temperature update on the last."""
-        utd = block.obs.shape[0]
+        block = self.augment(block)
+        utd = block.action.shape[0]
         for i in range(utd):
             batch = block.minibatch(i)
-            critic_loss, q = self.critic_loss(batch)
+            critic_loss, q, features = self.critic_loss(batch)
             self.critic_opt.zero_grad(set_to_none=True)
             critic_loss.backward()
             self.critic_opt.step()
             with torch.no_grad():
                 torch._foreach_lerp_(self._target_params, self._critic_params, self.config.tau)
 
-        actor_loss, log_prob = self.actor_loss(batch)
+        actor_loss, log_prob = self.actor_loss(features)
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
@@ -194,7 +296,8 @@ class SAC(nn.Module):
         """Networks, optimizers and temperature: everything needed to continue training."""
         return {
             "config": dataclasses.asdict(self.config),
-            "sizes": (self.obs_size, self.action_size),
+            "obs_shapes": {k: list(v) for k, v in self.obs_shapes.items()},
+            "action_size": self.action_size,
             "model": self.state_dict(),
             "actor_opt": self.actor_opt.state_dict(),
             "critic_opt": self.critic_opt.state_dict(),
@@ -204,7 +307,9 @@ class SAC(nn.Module):
     @classmethod
     def from_checkpoint(cls, state: dict[str, Any]) -> SAC:
         config = from_dict(SACConfig, state["config"], source="checkpoint")
-        agent = cls(*state["sizes"], config)
+        # the weights come from the checkpoint, never again from the pretrained-encoder file
+        config = dataclasses.replace(config, encoder_weights=None)
+        agent = cls(state["obs_shapes"], state["action_size"], config)
         agent.load_state_dict(state["model"])
         agent.actor_opt.load_state_dict(state["actor_opt"])
         agent.critic_opt.load_state_dict(state["critic_opt"])

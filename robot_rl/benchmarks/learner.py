@@ -117,12 +117,14 @@ def _ours(preset_name: str, obs_size: int, action_size: int, batch: int, fill: i
     config = preset(preset_name, batch_size=batch, **overrides)
     agent = SAC(obs_size, action_size, config)
     buf = ReplayBuffer(fill, obs_size, action_size)
-    buf.obs[:] = torch.randn(fill, obs_size)
-    buf.next_obs[:] = torch.randn(fill, obs_size)
+    # one long episode of random transitions, written straight into the storage
+    buf.obs["state"][:] = torch.randn(fill, obs_size)
     buf.action[:] = torch.rand(fill, action_size) * 2 - 1
     buf.reward[:] = torch.randn(fill)
     buf.terminated[:] = (torch.rand(fill) < 0.01).float()
-    buf.size = fill
+    buf.valid[:-1] = True
+    buf.size = buf.added = fill - 1
+    buf.high_water = fill
     generator = torch.Generator().manual_seed(seed)
 
     def blocks(n: int) -> None:
