@@ -4,7 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
+from robot_rl.config import to_dict
 from robot_rl.errors import RobotRLError
 from robot_rl.train import TrainConfig, Trainer, load_train_config
 
@@ -26,6 +28,9 @@ def test_run_writes_artefacts_and_resumes_where_it_stopped(tmp_path):
     assert result["steps"] == 40 and result["updates"] == (40 - 20 + 1) * 2
     for name in ("config.yaml", "metrics.jsonl", "curve.png", "checkpoint.pt"):
         assert (out / name).is_file(), name
+    assert list((out / "tb").glob("events.out.tfevents.*"))  # tensorboard is installed with [dev]
+    row = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert row["utd"] == pytest.approx(42 / 40) and row["updates_per_s"] > 0 and row["steps_per_s"] > 0
 
     with pytest.raises(RobotRLError, match="is not empty: pass --resume"):
         Trainer(tiny(80), out, progress=False)
@@ -96,3 +101,83 @@ def test_train_command_runs_resumes_and_reports_errors_in_one_line(robot_rl_bin,
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "key 'preset': expected one of: rlpd, sac, droq" in bad.stderr
+
+
+def test_killed_training_resumes_with_the_saved_step_count_and_buffers(robot_rl_bin, tmp_path):
+    """SIGKILL mid-run (no chance to clean up), then --resume: it continues from the last checkpoint."""
+    import signal
+    import subprocess
+    import time
+
+    import torch
+    import yaml
+
+    config = tmp_path / "tiny.yaml"
+    agent = {**TINY, "hidden": [16, 16]}
+    fields = {"agent": agent, "steps": 600, "start_steps": 20, "eval_every": 600, "eval_episodes": 1}
+    config.write_text(yaml.safe_dump({**fields, "checkpoint_every": 100}))
+    out = tmp_path / "run"
+    cmd = [robot_rl_bin, "train", "--config", str(config), "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = torch.load(out / "checkpoint.pt", weights_only=True)
+    step = saved["counters"]["step"]
+    assert 100 <= step < 600 and step % 100 == 0
+
+    resumed = Trainer(load_train_config(str(config)), out, resume=True, progress=False)
+    assert resumed.step == step and len(resumed.online) == saved["online"]["size"] == step
+    assert resumed.online.added == step and resumed.updates == saved["counters"]["updates"]
+    assert resumed.run()["steps"] == 600 and len(resumed.online) == 600
+
+
+def test_interventions_go_to_both_buffers_and_rlif_rewards_them(tmp_path):
+    config = TrainConfig(
+        robot="panda", task="reach", agent=TINY, steps=120, start_steps=20, eval_every=120,
+        eval_episodes=1, checkpoint_every=120, expert_interventions=0.1, intervention_steps=5, reward="rlif",
+    )  # fmt: skip
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    result = trainer.run()
+    online, demos = trainer.online, trainer.demos
+    flagged = int(online.intervention[online.valid].sum())
+    assert result["interventions"] > 0 and flagged >= result["interventions"]
+    assert len(demos) == flagged and bool(demos.intervention[demos.valid].all())
+    # RLIF: -1 exactly where a takeover began, 0 everywhere else
+    rewards = online.reward[online.valid]
+    assert int((rewards == -1).sum()) == result["interventions"] and bool(
+        ((rewards == 0) | (rewards == -1)).all()
+    )
+
+    resumed = Trainer(
+        TrainConfig(**{**to_dict(config), "steps": 140}), tmp_path / "run", resume=True, progress=False
+    )
+    assert len(resumed.demos) == flagged  # interventions survive the checkpoint, not just the demo folder
+
+
+def test_pixel_training_with_calql_pretraining_runs_and_resumes(tmp_path):
+    from robot_rl.demos import DemoWriter, env_metadata, record_episode
+    from robot_rl.sim import make_expert, make_twin
+
+    env = make_twin("racecar", "laps", cameras=("front",))
+    expert = make_expert(env, seed=0)
+    writer = DemoWriter(tmp_path / "demos", {**env_metadata(env), "source": "scripted expert", "noise": 0.0})
+    writer.write(record_episode(env, expert.act, seed=0, on_reset=expert.reset))
+    env.close()
+    pixels = {**TINY, "encoder_channels": [4, 4], "encoder_strides": [4, 4], "encoder_features": 8}
+    config = TrainConfig(
+        robot="racecar", task="laps", cameras=("front",), agent=pixels, steps=30, start_steps=10,
+        eval_every=30, eval_episodes=1, checkpoint_every=30, demos=str(tmp_path / "demos"),
+        pretrain={"method": "calql", "steps": 3, "batch_size": 8},
+    )  # fmt: skip
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    assert trainer.online.obs["front"].dtype == torch.uint8
+    assert trainer.run()["steps"] == 30 and (tmp_path / "run" / "pretrain.json").is_file()
+    resumed = Trainer(
+        TrainConfig(**{**to_dict(config), "steps": 40}), tmp_path / "run", resume=True, progress=False
+    )
+    assert resumed.pretrained and len(resumed.online) == 30
+    assert torch.equal(resumed.online.obs["front"][:5], trainer.online.obs["front"][:5])
+    assert resumed.run()["steps"] == 40
