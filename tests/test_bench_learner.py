@@ -23,13 +23,14 @@ def test_quick_run_reports_every_learner_and_goal():
     )
     json.dumps(result)  # the CLI prints it as JSON
     assert result["settings"]["torch_threads"] == 1
-    assert set(result["learners"]) == {"sb3_sac", "sac", "rlpd", "rlpd_2critics"}
+    assert set(result["learners"]) == {"sb3_sac", "sac", "rlpd", "rlpd_2critics", "rlpd_pixels"}
+    assert result["settings"]["pixels"]["camera"] == [128, 128]
     for r in result["learners"].values():
         assert r["critic_updates_per_s"] > 0 and 0 < r["peak_fraction"] < 2
     assert result["peak_matmul"]["gflop_per_s"] > 0
     assert set(result["meets_goals"]) == set(result["goals"])
     text = learner.table(result)
-    assert "sb3_sac" in text and "per-critic cost" in text
+    assert "sb3_sac" in text and "per-critic cost" in text and "128x128 camera" in text
 
 
 def test_target_subset_counts_only_the_subset_critics():
@@ -51,3 +52,30 @@ def test_subset_evaluation_equals_selecting_from_the_whole_ensemble():
     obs, act = torch.randn(9, 5), torch.randn(9, 2)
     subset = torch.tensor([7, 2])
     torch.testing.assert_close(critic(obs, act, subset), critic(obs, act).index_select(0, subset))
+
+
+def test_encoder_flop_count_matches_a_hand_count_and_the_real_encoder():
+    # 7x7 image, one 3x3 stride-2 conv to 2 channels (3x3 map), linear to 4 features, batch 1
+    f = learner.encoder_flops(7, 7, channels=(2,), strides=(2,), features=4, batch=1)
+    conv = 2 * 3 * 3 * 2 * 3 * 9
+    head = 2 * (3 * 3 * 2) * 4
+    assert f["forward"] == conv + head
+    assert f["trained"] == 2 * conv + 3 * head  # the image needs no gradient
+    # the default encoder's last map, as the count sees it, is what the real encoder flattens
+    from robot_rl.agents.encoders import PixelEncoder
+    from robot_rl.agents.sac import SACConfig
+
+    cfg = SACConfig()
+    count = learner.encoder_flops(128, 128, cfg.encoder_channels, cfg.encoder_strides, 50, batch=1)
+    encoder = PixelEncoder(128, 128, cfg.encoder_channels, cfg.encoder_strides, 50)
+    assert count["flat"] == encoder.head[0].in_features == 32 * 13 * 13
+
+
+def test_paired_learners_alternate_in_chunks_that_add_up():
+    assert learner._split(200, 4) == [50, 50, 50, 50]
+    assert learner._split(6, 4) == [2, 2, 1, 1]
+    assert learner._split(1, 4) == [1]
+    result = learner.run(
+        quick=True, obs_size=5, action_size=2, hidden=(16, 16), batch_size=16, progress=False, pixels=False
+    )
+    assert "rlpd_pixels" not in result["learners"] and result["settings"]["pixels"] is None

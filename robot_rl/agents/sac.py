@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from robot_rl.agents.encoders import STATE, Obs, ObservationEncoder, random_shift
 from robot_rl.agents.networks import EnsembleCritic, TanhGaussianActor
@@ -140,6 +141,50 @@ def as_obs(obs: torch.Tensor | Mapping[str, torch.Tensor]) -> Obs:
     return dict(obs) if isinstance(obs, Mapping) else {STATE: obs}
 
 
+#: the fused Adam kernel torch.optim.Adam(fused=True) itself calls (torch is pinned in the install)
+_FUSED_ADAM = hasattr(torch, "_fused_adam_")
+
+
+def adam_step(opt: torch.optim.Optimizer) -> None:
+    """`opt.step()` of a fused Adam, minus the per-call Python bookkeeping.
+
+    `Optimizer.step` re-walks every parameter's state, regroups the tensors by device and runs
+    its hooks on each call: ~0.15 ms, 5% of a `sac` update at batch 256. Once Adam has created
+    its state, this runs the same two kernels Adam's fused path runs (step count, fused update)
+    on the optimizer's own state tensors, so results, checkpoints and `opt.step()` are unchanged
+    (a test holds them bit-identical). Anything else falls back to `opt.step()`.
+    """
+    groups = []
+    for group in opt.param_groups:
+        params = [p for p in group["params"] if p.grad is not None]
+        states = [opt.state[p] for p in params]
+        unusual = group["amsgrad"] or group["maximize"] or group["differentiable"]
+        plain = group["fused"] and not (unusual or group.get("decoupled_weight_decay", False))
+        if not (plain and all(states) and _FUSED_ADAM):
+            opt.step()  # first step (creates the state) or a configuration this path does not cover
+            return
+        groups.append((group, params, states))
+    for group, params, states in groups:
+        steps = [state["step"] for state in states]
+        torch._foreach_add_(steps, 1)
+        beta1, beta2 = group["betas"]
+        torch._fused_adam_(
+            params,
+            [p.grad for p in params],
+            [state["exp_avg"] for state in states],
+            [state["exp_avg_sq"] for state in states],
+            [],
+            steps,
+            amsgrad=False,
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            maximize=False,
+        )
+
+
 class SAC(nn.Module):
     """Actor, critic ensemble, target ensemble, temperature and their optimizers."""
 
@@ -243,7 +288,8 @@ class SAC(nn.Module):
                 next_q = next_q - alpha * next_log_prob
             target = batch.reward + cfg.gamma * (1.0 - batch.terminated) * next_q
         q = self.critic(features, batch.action)  # (E, B)
-        return ((q - target) ** 2).mean(), q.detach(), features.detach()
+        # mse_loss: the squared error and its mean in one kernel, forward and backward
+        return F.mse_loss(q, target.expand_as(q)), q.detach(), features.detach()
 
     def actor_loss(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """On detached encoder features: the actor never moves the encoder (DrQ)."""
@@ -269,19 +315,19 @@ class SAC(nn.Module):
             critic_loss, q, features = self.critic_loss(batch)
             self.critic_opt.zero_grad(set_to_none=True)
             critic_loss.backward()
-            self.critic_opt.step()
+            adam_step(self.critic_opt)
             with torch.no_grad():
                 torch._foreach_lerp_(self._target_params, self._critic_params, self.config.tau)
 
         actor_loss, log_prob = self.actor_loss(features)
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
-        self.actor_opt.step()
+        adam_step(self.actor_opt)
 
         alpha_loss = self.temperature_loss(log_prob)
         self.alpha_opt.zero_grad(set_to_none=True)
         alpha_loss.backward()
-        self.alpha_opt.step()
+        adam_step(self.alpha_opt)
         return {
             "critic_loss": critic_loss.detach(),
             "q_mean": q.mean(),

@@ -9,12 +9,18 @@ Measured in one process with 1 torch thread, side by side:
 - critic updates/s of our `rlpd` preset (10 LayerNorm critics, UTD 20, one actor update per block).
 - the per-critic cost of the ensemble: (time per 10-critic update / 10) / (time per 2-critic
   update / 2), both with the `rlpd` recipe (LayerNorm, UTD 20).
+- what pixels cost: critic updates/s of the `rlpd` recipe with one 128x128 camera and the default
+  camera encoder (DrQ-style convs, random-shift augmentation) at batch 256, timed in UTD blocks
+  of 2 (a pixel critic update takes about a second on one core; the actor update reuses the
+  features the critic loss computed, so it is well under 1% of a block either way).
 - the machine's peak matmul FLOP/s at 1 thread (median of timed square float32 matmuls, the
   best size wins) and the fraction of it each learner reaches.
 
 The shared machine is noisy, so every repeat runs all learners one after another (interleaved)
 and the figures are medians over repeats; the ratios (ours/SB3, fraction of peak) are taken per
-repeat, from timings seconds apart, before the median.
+repeat before the median. Learners compared with each other (ours and SB3; 10 and 2 critics)
+take turns in up to 4 sub-chunks each, in ABBA order, so both see the same load from whatever
+else runs on the machine.
 
 FLOP count of one update (matmuls only, what the maths needs; LayerNorm, activations, Adam and
 the target Polyak step are elementwise and left out). A linear layer in->out on a batch of B
@@ -27,7 +33,9 @@ costs 2*B*in*out per pass:
   layer; the first layer's input gradient counts only the action columns.
 
 Critic update = target actor forward + K target critics forward (K = the random subset the
-min is taken over: 2 for RLPD and SAC) + E critics trained.
+min is taken over: 2 for RLPD and SAC) + E critics trained. With a camera, add the encoder
+trained on the observations and run forward on the next observations (a 3x3 convolution
+counts 2*9*in*out per output pixel, like a linear layer; its backward like a linear layer's).
 Actor update = actor trained + E critics forward with input gradient. Stable-Baselines3 also
 computes critic weight gradients in its actor loss and throws them away; that work is not
 counted, so both learners are held to the same useful FLOPs.
@@ -85,6 +93,30 @@ def update_flops(
     return {"critic_update": float(critic_update), "actor_update": float(actor_update)}
 
 
+def encoder_flops(
+    height: int,
+    width: int,
+    channels: tuple[int, ...],
+    strides: tuple[int, ...],
+    features: int,
+    batch: int,
+) -> dict[str, float | int]:
+    """Matmul FLOPs of one camera encoder (3x3 valid convolutions, then a linear layer to
+    `features`) on a batch: `forward` only, and `trained` (forward + weight gradient + input
+    gradient, except the first convolution, whose input is the image); `flat`: the size of the
+    last feature map, which the linear layer reads."""
+    forward = trained = 0
+    h, w, c_in = height, width, 3
+    for i, (c_out, stride) in enumerate(zip(channels, strides, strict=True)):
+        h, w = (h - 3) // stride + 1, (w - 3) // stride + 1
+        conv = 2 * batch * h * w * c_out * c_in * 9
+        forward += conv
+        trained += conv * (2 if i == 0 else 3)
+        c_in = c_out
+    head = 2 * batch * h * w * c_in * features
+    return {"forward": float(forward + head), "trained": float(trained + 3 * head), "flat": h * w * c_in}
+
+
 # -- the machine's peak ----------------------------------------------------------------------------
 def peak_matmul_flops(sizes: tuple[int, ...] = (512, 1024), repeats: int = 7) -> dict[str, float]:
     """FLOP/s of square float32 matmuls at the current thread count: median per size, best size."""
@@ -106,8 +138,16 @@ def peak_matmul_flops(sizes: tuple[int, ...] = (512, 1024), repeats: int = 7) ->
 
 
 # -- the learners ----------------------------------------------------------------------------------
-def _ours(preset_name: str, obs_size: int, action_size: int, batch: int, fill: int, seed: int, **overrides):
-    """A callable running n update blocks (sampling included) and the critic updates per block."""
+def _ours(
+    preset_name: str,
+    obs_shapes: int | dict[str, tuple[int, ...]],
+    action_size: int,
+    batch: int,
+    fill: int,
+    seed: int,
+    **overrides,
+):
+    """A callable running n update blocks (sampling included) and the config."""
     import torch
 
     from robot_rl.agents.replay import ReplayBuffer, sample_block
@@ -115,10 +155,14 @@ def _ours(preset_name: str, obs_size: int, action_size: int, batch: int, fill: i
 
     torch.manual_seed(seed)
     config = preset(preset_name, batch_size=batch, **overrides)
-    agent = SAC(obs_size, action_size, config)
-    buf = ReplayBuffer(fill, obs_size, action_size)
-    # one long episode of random transitions, written straight into the storage
-    buf.obs["state"][:] = torch.randn(fill, obs_size)
+    agent = SAC(obs_shapes, action_size, config)
+    buf = ReplayBuffer(fill, obs_shapes, action_size)
+    # one long episode of random transitions (random frames for cameras), written straight into the storage
+    for store in buf.obs.values():
+        if store.dtype == torch.uint8:
+            store[:] = torch.randint(0, 256, store.shape, dtype=torch.uint8)
+        else:
+            store[:] = torch.randn(store.shape)
     buf.action[:] = torch.rand(fill, action_size) * 2 - 1
     buf.reward[:] = torch.randn(fill)
     buf.terminated[:] = (torch.rand(fill) < 0.01).float()
@@ -178,6 +222,16 @@ def _sb3(obs_size: int, action_size: int, batch: int, fill: int, seed: int, hidd
     return steps
 
 
+#: learners timed in alternation because their ratio is a headline figure
+_PAIRED = (("sb3_sac", "sac"), ("rlpd", "rlpd_2critics"), ("rlpd_pixels",))
+
+
+def _split(count: int, parts: int) -> list[int]:
+    """`count` as up to `parts` near-equal positive chunks."""
+    parts = min(count, parts)
+    return [count // parts + (i < count % parts) for i in range(parts)]
+
+
 def _timed(fn, count: int) -> float:
     start = time.perf_counter()
     fn(count)
@@ -196,11 +250,18 @@ def run(
     fill: int = 50_000,
     seed: int = 0,
     progress: bool = True,
+    pixels: bool = True,
+    camera: int = 128,
+    pixel_batch: int = 256,
+    pixel_utd: int = 2,
+    pixel_fill: int = 1000,
 ) -> dict[str, Any]:
     """Benchmark the learners; `quick` shrinks every count to a smoke test (figures meaningless).
 
     `updates`: SAC gradient steps per timed chunk (ours and SB3); `rlpd_blocks`: UTD blocks
-    per timed chunk for the 10- and 2-critic RLPD learners.
+    per timed chunk for the 10- and 2-critic RLPD learners. `pixels`: also time the `rlpd`
+    recipe with one `camera`x`camera` camera at `pixel_batch`, one block of `pixel_utd` critic
+    updates per chunk, from a buffer of `pixel_fill` random frames.
     """
     from tqdm import tqdm
 
@@ -209,6 +270,7 @@ def run(
     torch = configure_torch(1)
     if quick:
         updates, rlpd_blocks, repeats, fill = 3, 1, 1, 1000
+        pixel_batch, pixel_utd, pixel_fill = 8, 2, 50
     hidden = tuple(hidden)
     sac_step, sac_cfg = _ours("sac", obs_size, action_size, batch_size, fill, seed, hidden=hidden)
     sb3_step = _sb3(obs_size, action_size, batch_size, fill, seed, hidden)
@@ -223,6 +285,12 @@ def run(
         "rlpd": (rlpd10, rlpd_blocks, utd),
         "rlpd_2critics": (rlpd2, rlpd_blocks, utd),
     }
+    pixel_shapes = {"state": (obs_size,), "front": (camera, camera, 3)}
+    if pixels:
+        rlpd_px, px_cfg = _ours(
+            "rlpd", pixel_shapes, action_size, pixel_batch, pixel_fill, seed, hidden=hidden, utd=pixel_utd
+        )
+        learners["rlpd_pixels"] = (rlpd_px, 1, pixel_utd)
     for fn, _, _ in learners.values():  # warm-up: allocator, optimizer state, first-call costs
         fn(1)
 
@@ -234,8 +302,17 @@ def run(
         peak = peak_matmul_flops(sizes, repeats=3 if quick else 7)
         peaks.append(peak["flops"])
         peak_size = peak["size"]
-        for name, (fn, count, per_call) in learners.items():
-            rates[name].append(count * per_call / _timed(fn, count))
+        for group in _PAIRED:
+            group = [name for name in group if name in learners]
+            if not group:
+                continue
+            count = learners[group[0]][1]
+            elapsed = dict.fromkeys(group, 0.0)
+            for i, part in enumerate(_split(count, 4)):
+                for name in group if i % 2 == 0 else reversed(group):
+                    elapsed[name] += _timed(learners[name][0], part)
+            for name in group:
+                rates[name].append(count * learners[name][2] / elapsed[name])
 
     sac_flops = update_flops(obs_size, action_size, hidden, sac_cfg.num_critics, batch_size)
     flops_per_update = {
@@ -247,6 +324,22 @@ def run(
         f = update_flops(obs_size, action_size, hidden, critics, batch_size, rlpd_cfg.critic_subset)
         # one actor update per block of `utd` critic updates
         flops_per_update[name] = f["critic_update"] + f["actor_update"] / utd
+    if pixels:
+        enc = encoder_flops(
+            camera,
+            camera,
+            px_cfg.encoder_channels,
+            px_cfg.encoder_strides,
+            px_cfg.encoder_features,
+            pixel_batch,
+        )
+        features = obs_size + px_cfg.encoder_features
+        f = update_flops(features, action_size, hidden, px_cfg.num_critics, pixel_batch, px_cfg.critic_subset)
+        # the encoder learns from the critic loss on obs and runs forward on next_obs; the actor
+        # update reuses the critic loss's (detached) features
+        flops_per_update["rlpd_pixels"] = (
+            f["critic_update"] + enc["trained"] + enc["forward"] + f["actor_update"] / pixel_utd
+        )
 
     def med(values: list[float]) -> float:
         return statistics.median(values)
@@ -255,7 +348,8 @@ def run(
     for name in learners:
         fractions = [r * flops_per_update[name] / p for r, p in zip(rates[name], peaks, strict=True)]
         learner_results[name] = {
-            "critic_updates_per_s": round(med(rates[name]), 1),
+            # two decimals below 10/s: a pixel critic update takes about a second
+            "critic_updates_per_s": round(med(rates[name]), 1 if med(rates[name]) >= 10 else 2),
             "gflop_per_update": round(flops_per_update[name] / 1e9, 4),
             "gflop_per_s": round(med(rates[name]) * flops_per_update[name] / 1e9, 1),
             "peak_fraction": round(med(fractions), 3),
@@ -291,6 +385,17 @@ def run(
             "repeats": repeats,
             "replay_fill": fill,
             "timing": "median over interleaved repeats; sampling from the replay buffer included",
+            "pixels": {
+                "camera": [camera, camera],
+                "batch_size": pixel_batch,
+                "utd_block": pixel_utd,
+                "replay_frames": pixel_fill,
+                "encoder_channels": list(px_cfg.encoder_channels),
+                "encoder_strides": list(px_cfg.encoder_strides),
+                "encoder_features": px_cfg.encoder_features,
+            }
+            if pixels
+            else None,
         },
         "peak_matmul": {
             "gflop_per_s": round(med(peaks) / 1e9, 1),
@@ -326,5 +431,11 @@ def table(result: dict[str, Any]) -> str:
         f"per-critic cost, 10 vs 2 critics: {f['per_critic_cost_ratio_10_vs_2']}x"
         f" (goal <= {goals['per_critic_cost_ratio']}x)"
     )
-    lines.append(f"fraction of peak goal: >= {goals['peak_fraction']:.0%}")
+    lines.append(f"fraction of peak goal: >= {goals['peak_fraction']:.0%} (sac, rlpd)")
+    px = result["settings"].get("pixels")
+    if px:
+        lines.append(
+            f"rlpd_pixels: one {px['camera'][0]}x{px['camera'][1]} camera, default encoder,"
+            f" batch {px['batch_size']}, timed in UTD blocks of {px['utd_block']}"
+        )
     return "\n".join(lines)
