@@ -89,14 +89,17 @@ setup(
             "ros-rmw-fastrtps-cpp",
         ],
         "camera": ["pyrealsense2"],
-        # bench/: the SB3 baseline and stratified-bootstrap statistics (rliable)
-        "bench": ["stable-baselines3>=2.3", "rliable>=1.0", "scipy>=1.10"],
+        # bench/: the SB3 baseline and stratified-bootstrap statistics (rliable). rliable's bootstrap
+        # is arch's and passes `random_state`, which arch 8 removed; arch 7 fails to import on pandas 3.
+        "bench": ["stable-baselines3>=2.3", "rliable>=1.0", "arch<8", "pandas<3", "scipy>=1.10"],
         "dev": [
             "pytest>=7",
             "pytest-timeout",
             "ruff>=0.6",
             "stable-baselines3>=2.3",
             "rliable>=1.0",
+            "arch<8",
+            "pandas<3",
             "scipy>=1.10",
             "tensorboard>=2.12",
         ],

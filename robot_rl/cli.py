@@ -107,26 +107,160 @@ def cmd_demos(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """The main job on the default twin task (the scripted expert until the learner lands)."""
-    import numpy as np
+def _demo_out(path: str) -> tuple[Path, str]:
+    """The demo's output folder: `path` itself, or a fresh timestamped folder inside it when it
+    already holds results (so running the demo again never overwrites the last run)."""
+    import time
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    episodes = list(_run_expert(_make_env(args), args))
-    success = float(np.mean([ep.succeeded for ep in episodes]))
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise RobotRLError(f"--out {out} is a file: choose a folder for the demo's results")
+    if out.is_dir() and any(out.iterdir()):
+        fresh = out / time.strftime("%Y%m%d-%H%M%S")
+        return fresh, f"{out} already holds results: this run writes to {fresh}"
+    return out, ""
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job: scripted demonstrations, RLPD training, evaluation and a video on a twin task."""
+    import time
+
+    from robot_rl import evaluate
+    from robot_rl.demos import DemoWriter, env_metadata
+    from robot_rl.paths import config_dir
+    from robot_rl.sim import make_twin
+    from robot_rl.train import Trainer, load_checkpoint, load_train_config
+
+    started = time.perf_counter()
+    # Bad robot, task or camera fail here, before anything is written.
+    env = make_twin(args.robot, args.task, randomize=args.randomize)
+    spec = env.robot_spec
+    names = _cameras(args.cameras)
+    camera = spec.camera(names[0]).name if names else None
+    if camera is None and spec.cameras:
+        camera = "front" if "front" in {c.name for c in spec.cameras} else spec.cameras[0].name
+    train_yaml = config_dir() / "train" / "panda_reach_smoke.yaml"
+    out, note = _demo_out(args.out)
+    if note:
+        print(note, file=sys.stderr)
+
+    # 1. scripted-expert demonstrations (successful episodes only)
+    demos = out / "demos"
+    writer = DemoWriter(demos, {**env_metadata(env), "source": "scripted expert", "noise": 0.0})
+    for _ in _run_expert(env, args, writer, keep_failures=False, target=args.episodes):
+        pass
+    kept = len(writer.metadata["episodes"])
+    if kept < args.episodes:
+        raise RobotRLError(
+            f"the {args.robot}/{args.task} expert succeeded in only {kept} of {3 * args.episodes} episodes: "
+            "pick a task whose expert works (robot-rl bench experts)"
+        )
+
+    # 2. RLPD training from those demonstrations (the smoke config; tuned for panda reach)
+    config = load_train_config(
+        str(train_yaml),
+        robot=args.robot,
+        task=args.task,
+        demos=str(demos),
+        seed=args.seed,
+        steps=args.steps,
+        eval_episodes=args.episodes,
+        randomize=args.randomize,
+    )
+    run_dir = out / "train"
+    trained = Trainer(config, run_dir).run()
+
+    # 3. evaluation of the final checkpoint on unseen seeds, with a video of the first episodes
+    _, agent = load_checkpoint(run_dir)
+    env = make_twin(args.robot, args.task, randomize=args.randomize)
+    video_episodes = min(args.video_episodes, args.episodes) if camera else 0
+    try:
+        result = evaluate.run_episodes(
+            agent.policy, env, args.episodes, frames=video_episodes, frames_camera=camera, progress=True
+        )
+    finally:
+        env.close()
+    video = out / "eval.gif" if video_episodes else None
+    if video is not None:
+        evaluate.write_video(evaluate.video_frames(result), video, result.video_fps)
+
+    wall = time.perf_counter() - started
+    paths = {
+        "demonstrations": str(demos),
+        "run_directory": str(run_dir),
+        "learning_curve": str(run_dir / "curve.png"),
+        "checkpoint": str(run_dir / "checkpoint.pt"),
+        "video": str(video) if video else None,
+        "summary": str(out / "summary.json"),
+    }
     summary = {
         "robot": args.robot,
         "task": args.task,
-        "policy": "scripted expert",
-        "episodes": len(episodes),
-        "success_rate": success,
-        "mean_return": float(np.mean([ep.episode_return for ep in episodes])),
-        "mean_length": float(np.mean([ep.length for ep in episodes])),
+        "randomized": args.randomize,
+        "demonstrations": kept,
+        "train_config": str(train_yaml),
+        "train": trained,
+        "eval": {"first_seed": evaluate.EVAL_SEED, **result.as_dict()},
+        "paths": paths,
+        "wall_s": round(wall, 1),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps(summary, indent=2))
-    print(f"scripted expert on {args.robot}/{args.task}: {success:.0%} success over {len(episodes)} episodes")
+    ev = result.summary()
+    cycle = ev["cycle_time_median_s"]
+    print(
+        f"{args.robot}/{args.task}: {kept} scripted demonstrations -> RLPD, {trained['steps']} env steps "
+        f"in {trained['wall_s']:.0f} s -> {ev['success_rate']:.0%} success over {ev['episodes']} "
+        f"evaluation episodes" + (f" (median cycle time {cycle:.1f} s)" if cycle is not None else "")
+    )
+    print(f"  demonstrations   {demos}")
+    print(f"  run directory    {run_dir} (config.yaml, metrics.jsonl)")
+    print(f"  checkpoint       {run_dir / 'checkpoint.pt'} (try: robot-rl eval {run_dir} --video eval.mp4)")
+    print(f"  learning curve   {run_dir / 'curve.png'}")
+    if video is not None:
+        print(f"  video            {video} ({video_episodes} episodes, {camera} camera)")
+    print(f"  summary          {out / 'summary.json'}")
+    print(f"  total time       {wall:.0f} s")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Evaluate a trained checkpoint on its twin task (seeds distinct from training's)."""
+    from robot_rl import evaluate
+    from robot_rl.sim import make_twin
+    from robot_rl.train import load_checkpoint
+
+    if args.video_episodes < 1:
+        raise RobotRLError(f"--video-episodes must be at least 1 (got {args.video_episodes})")
+    video = evaluate.check_video_path(args.video) if args.video else None
+    seed = evaluate.EVAL_SEED if args.seed is None else args.seed
+    config, agent = load_checkpoint(args.checkpoint)
+    ckpt = Path(args.checkpoint)
+    env = make_twin(config.robot, config.task, randomize=args.randomize)
+    try:
+        result = evaluate.run_episodes(
+            agent.policy,
+            env,
+            args.episodes,
+            seed,
+            frames=min(args.video_episodes, args.episodes) if video else 0,
+            frames_camera=args.camera,
+            progress=True,
+        )
+    finally:
+        env.close()
+    report = {
+        "checkpoint": str(ckpt / "checkpoint.pt" if ckpt.is_dir() else ckpt),
+        "robot": config.robot,
+        "task": config.task,
+        "preset": config.preset,
+        "randomized": args.randomize,
+        "first_seed": seed,
+        **result.as_dict(),
+        "video": str(video) if video else None,
+    }
+    if video is not None:
+        evaluate.write_video(evaluate.video_frames(result), video, result.video_fps)
+    print(json.dumps(report) if args.json else evaluate.table(report))
     return 0
 
 
@@ -185,11 +319,46 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("envs", help="list the registered twin environments")
     p.set_defaults(func=cmd_envs)
 
-    p = sub.add_parser("demo", help="run the main job on the default twin task")
-    _add_env_args(p)
-    p.add_argument("--episodes", type=int, default=20)
-    p.add_argument("--out", default="demo_out", help="folder for the results (default demo_out)")
+    p = sub.add_parser(
+        "demo",
+        help="the main job: expert demonstrations, RLPD training, evaluation and a video (~3 min)",
+    )
+    p.add_argument(
+        "--robot", default=DEFAULT_ROBOT, help=f"robot spec name or path (default {DEFAULT_ROBOT})"
+    )
+    p.add_argument("--task", default=DEFAULT_TASK, help=f"task name (default {DEFAULT_TASK})")
+    p.add_argument("--cameras", default="", help="spec camera for the video (default front)")
+    p.add_argument(
+        "--randomize", action="store_true", help="domain randomization in demonstrations, training and eval"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the demonstrations and of training")
+    p.add_argument(
+        "--episodes", type=int, default=20, help="demonstrations to record and evaluation episodes"
+    )
+    p.add_argument(
+        "--out",
+        default="demo_out",
+        help="folder for the results (default demo_out; a timestamped folder inside it if it holds results)",
+    )
+    # smaller budgets for quick checks: not for users, so not in --help
+    p.add_argument("--steps", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--video-episodes", type=int, default=3, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("eval", help="evaluate a trained checkpoint: success, return, cycle time, video")
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint.pt or a run directory from robot-rl train")
+    p.add_argument("--episodes", type=int, default=20, help="evaluation episodes (default 20)")
+    p.add_argument("--randomize", action="store_true", help="domain randomization on (spec ranges)")
+    p.add_argument("--video", help="write the first episodes to FILE (.gif or .mp4)")
+    p.add_argument("--video-episodes", type=int, default=3, help="episodes in the video (default 3)")
+    p.add_argument("--camera", help="spec camera for the video (default the spec's first)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="first episode seed (default 10000000, far above training's seed + episode index)",
+    )
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("demos", help="record scripted-expert demonstrations to a folder")
     _add_env_args(p)

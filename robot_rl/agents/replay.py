@@ -133,10 +133,16 @@ class ReplayBuffer:
 
     # -- sampling ------------------------------------------------------------------------------
     def indices(self, shape: tuple[int, ...], generator: torch.Generator | None = None) -> torch.Tensor:
+        """Uniform over valid transition starts: draw among written slots, redraw the few that are
+        not starts (one final frame per episode), instead of listing the starts on every call."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        starts = self.valid.nonzero().squeeze(1)
-        return starts[torch.randint(0, len(starts), shape, generator=generator)]
+        idx = torch.randint(0, self.high_water, shape, generator=generator)
+        bad = ~self.valid[idx]
+        while bool(bad.any()):
+            idx[bad] = torch.randint(0, self.high_water, (int(bad.sum()),), generator=generator)
+            bad = ~self.valid[idx]
+        return idx
 
     def gather(self, idx: torch.Tensor) -> Batch:
         flat = idx.reshape(-1)
