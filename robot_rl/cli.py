@@ -214,10 +214,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print(f"  demonstrations   {demos}")
     print(f"  run directory    {run_dir} (config.yaml, metrics.jsonl)")
-    print(f"  checkpoint       {run_dir / 'checkpoint.pt'} (try: robot-rl eval {run_dir} --video eval.mp4)")
+    again = f"robot-rl eval {run_dir}" + (" --video eval.mp4" if camera else "")
+    print(f"  checkpoint       {run_dir / 'checkpoint.pt'} (try: {again})")
     print(f"  learning curve   {run_dir / 'curve.png'}")
     if video is not None:
         print(f"  video            {video} ({video_episodes} episodes, {camera} camera)")
+    else:
+        print(f"  video            none ({spec.name} has no camera)")
     print(f"  summary          {out / 'summary.json'}")
     print(f"  total time       {wall:.0f} s")
     return 0

@@ -173,23 +173,11 @@ class Trainer:
 
     # -- loop --------------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
-        successes, returns, lengths = [], [], []
-        for i in range(self.config.eval_episodes):
-            obs, _ = self.eval_env.reset(seed=10_000_000 + i)
-            done, ret, length, success = False, 0.0, 0, False
-            while not done:
-                action = self.agent.policy(obs, deterministic=True)
-                obs, reward, terminated, truncated, info = self.eval_env.step(action)
-                ret, length, done = ret + reward, length + 1, terminated or truncated
-                success = success or bool(info["success"])
-            successes.append(success)
-            returns.append(ret)
-            lengths.append(length)
-        return {
-            "success_rate": float(np.mean(successes)),
-            "return": float(np.mean(returns)),
-            "length": float(np.mean(lengths)),
-        }
+        """Deterministic policy on the eval env, seeds apart from training's (as `robot-rl eval`)."""
+        from robot_rl.evaluate import run_episodes
+
+        summary = run_episodes(self.agent.policy, self.eval_env, self.config.eval_episodes).summary()
+        return {k: summary[k] for k in ("success_rate", "return", "length", "cycle_time_median_s")}
 
     def _pretrain(self) -> dict[str, float]:
         from robot_rl.agents.pretrain import pretrain
@@ -320,7 +308,7 @@ class Trainer:
                 metrics_file.flush()
                 if tb is not None:
                     for key, value in row.items():
-                        if key != "step":
+                        if key != "step" and value is not None:
                             tb.add_scalar(key, value, self.step)
                     tb.flush()
                 self.plot()
