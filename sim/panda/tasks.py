@@ -96,11 +96,21 @@ class Reach(PandaTask):
         self.max_episode_steps = self.config.max_episode_steps
         self.goal = np.zeros(3)
 
+    def build(self, client, robot: Robot) -> None:
+        super().build(client, robot)
+        # A see-through sphere of the success radius at the goal: visual only (no collision, no
+        # mass), so it changes what cameras and videos show and nothing about the physics.
+        shape = client.createVisualShape(
+            client.GEOM_SPHERE, radius=self.config.success_distance, rgbaColor=(0.1, 0.8, 0.2, 0.6)
+        )
+        self.marker = client.createMultiBody(baseMass=0.0, baseVisualShapeIndex=shape)
+
     def reset(self, rng: np.random.Generator, params: dict[str, float]) -> dict[str, Any]:
         cfg = self.config
         self.rng, self.noise = rng, params["obs_noise_pos"]
         start = self._start(rng, cfg.start_low, cfg.start_high)
         self.goal = rng.uniform(cfg.goal_low, cfg.goal_high)
+        self.client.resetBasePositionAndOrientation(self.marker, self.goal.tolist(), (0.0, 0.0, 0.0, 1.0))
         return {"goal_pos": self.goal.copy(), "start_pos": start}
 
     def observe(self) -> np.ndarray:
