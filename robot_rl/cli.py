@@ -238,7 +238,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     seed = evaluate.EVAL_SEED if args.seed is None else args.seed
     config, agent = load_checkpoint(args.checkpoint)
     ckpt = Path(args.checkpoint)
-    env = make_twin(config.robot, config.task, randomize=args.randomize)
+    # the cameras the policy was trained on are part of its observation
+    env = make_twin(config.robot, config.task, cameras=config.cameras, randomize=args.randomize)
     try:
         result = evaluate.run_episodes(
             agent.policy,

@@ -157,7 +157,9 @@ def test_interventions_go_to_both_buffers_and_rlif_rewards_them(tmp_path):
     assert len(resumed.demos) == flagged  # interventions survive the checkpoint, not just the demo folder
 
 
-def test_pixel_training_with_calql_pretraining_runs_and_resumes(tmp_path):
+def test_pixel_training_with_calql_pretraining_runs_resumes_and_evaluates(robot_rl_bin, tmp_path):
+    import subprocess
+
     from robot_rl.demos import DemoWriter, env_metadata, record_episode
     from robot_rl.sim import make_expert, make_twin
 
@@ -181,3 +183,9 @@ def test_pixel_training_with_calql_pretraining_runs_and_resumes(tmp_path):
     assert resumed.pretrained and len(resumed.online) == 30
     assert torch.equal(resumed.online.obs["front"][:5], trainer.online.obs["front"][:5])
     assert resumed.run()["steps"] == 40
+    evaluated = subprocess.run(
+        [robot_rl_bin, "eval", str(tmp_path / "run"), "--episodes", "1", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["episodes"] == 1

@@ -73,7 +73,8 @@ class PixelEncoder(nn.Module):
         layers: list[nn.Module] = []
         in_ch = 3
         for out_ch, stride in zip(channels, strides, strict=True):
-            layers += [nn.Conv2d(in_ch, out_ch, 3, stride=stride), nn.ReLU()]
+            # in place: a convolution does not keep its output for backward
+            layers += [nn.Conv2d(in_ch, out_ch, 3, stride=stride), nn.ReLU(inplace=True)]
             in_ch = out_ch
         self.convs = nn.Sequential(*layers, nn.Flatten())
         with torch.no_grad():
