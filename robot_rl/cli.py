@@ -274,8 +274,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from robot_rl.train import Trainer, load_train_config
 
+    if args.resume and not args.out:
+        raise RobotRLError("--resume needs --out RUN_DIR: the run directory to continue")
+    config_file = args.config
+    if args.resume and not config_file and (Path(args.out) / "config.yaml").is_file():
+        config_file = str(Path(args.out) / "config.yaml")  # a resumed run keeps its own config
     config = load_train_config(
-        args.config,
+        config_file,
         robot=args.robot,
         task=args.task,
         preset=args.preset,

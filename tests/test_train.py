@@ -82,18 +82,30 @@ def test_train_command_runs_resumes_and_reports_errors_in_one_line(robot_rl_bin,
     import subprocess
 
     out = tmp_path / "cli_run"
-    base = [robot_rl_bin, "train", "--robot", "panda", "--task", "reach", "--out", str(out)]
+    base = [
+        robot_rl_bin,
+        "train",
+        "--robot",
+        "panda",
+        "--task",
+        "reach",
+        "--preset",
+        "sac",
+        "--out",
+        str(out),
+    ]
     first = subprocess.run([*base, "--steps", "30"], capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout[: first.stdout.rindex("}") + 1])["steps"] == 30
     assert (out / "curve.png").is_file() and (out / "checkpoint.pt").is_file()
     again = subprocess.run([*base, "--steps", "40"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 2 and again.stderr.strip().endswith("choose another --out")
-    resumed = subprocess.run(
-        [*base, "--steps", "40", "--resume"], capture_output=True, text=True, timeout=300
-    )
+    # without --robot/--task: a resumed run reads its own config.yaml, flags still override it
+    resume_cmd = [robot_rl_bin, "train", "--out", str(out), "--steps", "40", "--resume"]
+    resumed = subprocess.run(resume_cmd, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout[: resumed.stdout.rindex("}") + 1])["steps"] == 40
+    assert "preset: sac" in (out / "config.yaml").read_text()
     bad = subprocess.run(
         [robot_rl_bin, "train", "--preset", "ppo", "--out", str(tmp_path / "x")],
         capture_output=True,
