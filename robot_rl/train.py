@@ -131,7 +131,14 @@ class Trainer:
         self.interventions = 0
         self.pretrained = False
         if resume:
-            self._restore(ckpt)
+            try:
+                self._restore(ckpt)
+            except (KeyError, ValueError, RuntimeError) as exc:  # another run's or another version's file
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                raise RobotRLError(
+                    f"checkpoint {ckpt} does not fit this run ({first}): resume with the run's own config "
+                    "or start a new --out"
+                ) from None
         (self.out / "config.yaml").write_text(self._config_yaml())
 
     # -- data --------------------------------------------------------------------------------

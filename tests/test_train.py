@@ -43,9 +43,13 @@ def test_run_writes_artefacts_and_resumes_where_it_stopped(tmp_path):
     assert [r["step"] for r in rows] == [40, 80]
 
 
-def test_resume_without_checkpoint_is_one_clear_error(tmp_path):
+def test_resume_without_checkpoint_or_with_another_runs_is_one_clear_error(tmp_path):
     with pytest.raises(RobotRLError, match="nothing to resume"):
         Trainer(tiny(10), tmp_path / "empty", resume=True, progress=False)
+    Trainer(tiny(20), tmp_path / "reach", progress=False).run()
+    other_task = TrainConfig(**{**to_dict(tiny(40)), "robot": "racecar", "task": "laps"})
+    with pytest.raises(RobotRLError, match="does not fit this run"):
+        Trainer(other_task, tmp_path / "reach", resume=True, progress=False)
 
 
 SMOKE = REPO / "config" / "train" / "panda_reach_smoke.yaml"
