@@ -67,6 +67,7 @@ setup(
         "numpy>=1.24",
         "pyyaml>=6.0",
         "pyzmq>=25",
+        "msgpack>=1.0",
         "gymnasium>=1.0",
         "tqdm>=4.60",
         "matplotlib>=3.7",
