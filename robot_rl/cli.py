@@ -316,6 +316,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from robot_rl.transport.keys import generate_keypair
+
+    public, secret = generate_keypair(args.dir, args.name, force=args.force)
+    print(f"public key: {public}")
+    print(f"secret key: {secret} (mode 0600: never copy it off this machine)")
+    print(f"on the learner: copy {public.name} to every actor (the server key they check)")
+    print(f"on an actor: copy {public.name} into the learner's authorized keys folder to let it in")
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robot-rl", description=__doc__.splitlines()[0])
@@ -400,6 +411,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=100, help="episodes per task and setting (experts)")
     p.add_argument("--quick", action="store_true", help="tiny counts: a smoke run, not a measurement")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("keys", help="CURVE keys that authenticate actors and the learner off localhost")
+    keys_sub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    k = keys_sub.add_parser("generate", help="write NAME.key (public) and NAME.key_secret (mode 0600) to DIR")
+    k.add_argument("dir", metavar="DIR", help="folder for the key files (created with mode 0700)")
+    k.add_argument("--name", default="learner", help="key name, e.g. learner or actor0 (default learner)")
+    k.add_argument("--force", action="store_true", help="replace existing key files of this name")
+    k.set_defaults(func=cmd_keys)
     return parser
 
 

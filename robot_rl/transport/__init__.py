@@ -1,6 +1,15 @@
 """Actor/learner transport. `wire` is the message format (msgpack header + raw array frames, never
-pickle); it needs no ZeroMQ import, so it can be used and tested on its own."""
+pickle); it needs no ZeroMQ import, so it can be used and tested on its own. `keys` makes and loads
+CURVE key files and sets up authenticated sockets (ZeroMQ is imported only when a function needs it)."""
 
+from robot_rl.transport.keys import (
+    curve_client,
+    curve_server,
+    generate_keypair,
+    load_authorized_keys,
+    load_public_key,
+    load_secret_key,
+)
 from robot_rl.transport.wire import (
     ACK,
     HEARTBEAT,
@@ -48,7 +57,13 @@ __all__ = [
     "Welcome",
     "WireError",
     "check_handshake",
+    "curve_client",
+    "curve_server",
     "decode",
     "decode_message",
     "encode",
+    "generate_keypair",
+    "load_authorized_keys",
+    "load_public_key",
+    "load_secret_key",
 ]
