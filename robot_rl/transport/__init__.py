@@ -1,7 +1,16 @@
 """Actor/learner transport. `wire` is the message format (msgpack header + raw array frames, never
 pickle); it needs no ZeroMQ import, so it can be used and tested on its own. `keys` makes and loads
-CURVE key files and sets up authenticated sockets (ZeroMQ is imported only when a function needs it)."""
+CURVE key files and sets up authenticated sockets (ZeroMQ is imported only when a function needs it).
+`channel` delivers transitions exactly once: Outbox (actor) and Inbox (learner) are pure logic, the
+Sender/Receiver sockets import ZeroMQ when constructed."""
 
+from robot_rl.transport.channel import (
+    AcceptReport,
+    Inbox,
+    Outbox,
+    TransitionReceiver,
+    TransitionSender,
+)
 from robot_rl.transport.keys import (
     curve_client,
     curve_server,
@@ -47,12 +56,17 @@ __all__ = [
     "TRANSITIONS",
     "WEIGHTS",
     "WELCOME",
+    "AcceptReport",
     "Ack",
     "Heartbeat",
     "Hello",
+    "Inbox",
     "Message",
+    "Outbox",
     "Refuse",
     "TransitionBatch",
+    "TransitionReceiver",
+    "TransitionSender",
     "Weights",
     "Welcome",
     "WireError",
