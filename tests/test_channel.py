@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from robot_rl.errors import RobotRLError
-from robot_rl.transport.channel import Inbox, Outbox, TransitionReceiver, TransitionSender
+from robot_rl.transport.channel import Inbox, Outbox
+from robot_rl.transport.sockets import TransitionReceiver, TransitionSender
 from robot_rl.transport.wire import Ack, Hello, TransitionBatch
 
 
@@ -327,7 +328,7 @@ def test_a_different_robot_spec_is_refused_with_one_line_on_both_sides(receiver,
     sender.close()
     assert "\n" not in str(info.value)
     learner_side = [
-        r.getMessage() for r in caplog.records if r.name.endswith("channel") and r.levelno == logging.WARNING
+        r.getMessage() for r in caplog.records if r.name.endswith("sockets") and r.levelno == logging.WARNING
     ]
     assert any("robot spec hash differs" in m and "\n" not in m for m in learner_side)
     assert receiver.refused == 1

@@ -1,18 +1,14 @@
-"""Actor/learner transport. `wire` is the message format (msgpack header + raw array frames, never
-pickle); it needs no ZeroMQ import, so it can be used and tested on its own. `keys` makes and loads
-CURVE key files and sets up authenticated sockets (ZeroMQ is imported only when a function needs it).
-`channel` delivers transitions exactly once: Outbox (actor) and Inbox (learner) are pure logic, the
-Sender/Receiver sockets import ZeroMQ when constructed. `weights` sends policy weights down, latest
-only (WeightPublisher / WeightSubscriber, actor_weights / load_into); `liveness` is the pure
-heartbeat and peer-timeout logic they use."""
+"""Actor/learner transport.
 
-from robot_rl.transport.channel import (
-    AcceptReport,
-    Inbox,
-    Outbox,
-    TransitionReceiver,
-    TransitionSender,
-)
+- `wire`: the message format (msgpack header + raw array frames, never pickle); no ZeroMQ import.
+- `keys`: CURVE key files and authenticated sockets (ZeroMQ imported only when a function needs it).
+- `channel`: transitions exactly once; Outbox (actor) and Inbox (learner) are pure logic.
+- `sockets`: their TransitionSender/TransitionReceiver, which import ZeroMQ when constructed.
+- `weights`: policy weights down, latest only (WeightPublisher / WeightSubscriber, actor_weights /
+  load_into); `liveness`: the pure heartbeat and peer-timeout logic they use.
+"""
+
+from robot_rl.transport.channel import AcceptReport, Inbox, Outbox
 from robot_rl.transport.keys import (
     curve_client,
     curve_server,
@@ -22,6 +18,7 @@ from robot_rl.transport.keys import (
     load_secret_key,
 )
 from robot_rl.transport.liveness import HeartbeatTimer, PeerMonitor
+from robot_rl.transport.sockets import TransitionReceiver, TransitionSender
 from robot_rl.transport.weights import WeightPublisher, WeightSubscriber, actor_weights, load_into
 from robot_rl.transport.wire import (
     ACK,
