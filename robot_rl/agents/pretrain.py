@@ -56,12 +56,12 @@ def bc_loss(agent: SAC, batch: Batch) -> torch.Tensor:
 
 def calql_critic_loss(
     agent: SAC, batch: Batch, cfg: PretrainConfig
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """SAC's TD loss + the (calibrated) conservative term; also returns the detached obs features."""
-    td_loss, q_data, features = agent.critic_loss(batch)
+    live = agent.encoder(batch.obs)  # with grad: TD and conservative terms both shape the encoder
+    td_loss, q_data, features = agent.critic_loss(batch, live)
     n, batch_size = cfg.cql_samples, batch.action.shape[0]
     action_size = agent.action_size
-    live = agent.encoder(batch.obs)  # with grad: the conservative term shapes the encoder too
     repeated = live.repeat(n, 1)  # (n*B, F), sample-major
     with torch.no_grad():
         next_features = agent.encoder(batch.next_obs).repeat(n, 1)
@@ -90,18 +90,19 @@ def calql_critic_loss(
     q_now = agent.critic(live, batch.action)
     conservative = (pushed_down - q_now).mean()
     loss = td_loss + cfg.cql_alpha * conservative
-    return loss, {"td_loss": td_loss.detach(), "cql_gap": conservative.detach(), "q_data": q_data.mean()}
+    info = {"td_loss": td_loss.detach(), "cql_gap": conservative.detach(), "q_data": q_data.mean()}
+    return loss, info, features
 
 
 def calql_step(agent: SAC, batch: Batch, cfg: PretrainConfig) -> dict[str, torch.Tensor]:
-    critic_loss, info = calql_critic_loss(agent, batch, cfg)
+    critic_loss, info, features = calql_critic_loss(agent, batch, cfg)
     agent.critic_opt.zero_grad(set_to_none=True)
     critic_loss.backward()
     agent.critic_opt.step()
     with torch.no_grad():
         torch._foreach_lerp_(agent._target_params, agent._critic_params, agent.config.tau)
 
-    features = agent.encoder(batch.obs).detach()
+    # the actor reuses the critic step's detached features, as SAC.update does (one encoder pass)
     actor_loss, log_prob = agent.actor_loss(features)
     agent.actor_opt.zero_grad(set_to_none=True)
     actor_loss.backward()

@@ -271,11 +271,17 @@ class SAC(nn.Module):
         return block._replace(obs=shifted(block.obs), next_obs=shifted(block.next_obs))
 
     # -- the update, top to bottom ---------------------------------------------------------------
-    def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """TD loss of every critic (mean over members); also returns Q and the detached features of obs."""
+    def critic_loss(
+        self, batch: Batch, features: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """TD loss of every critic (mean over members); also returns Q and the detached features of obs.
+
+        `features`: the encoder's (grad-carrying) output for batch.obs when the caller already has it.
+        """
         cfg = self.config
         alpha = self.log_alpha.detach().exp()
-        features = self.encoder(batch.obs)  # camera encoders learn from the critic loss only
+        if features is None:
+            features = self.encoder(batch.obs)  # camera encoders learn from the critic loss only
         with torch.no_grad():
             next_features = self.encoder(batch.next_obs)
             next_action, next_log_prob = self.actor.sample(next_features)
