@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The CPU wheel of this version is what these machines carry; an unpinned torch pulls CUDA builds.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= sim,ros,camera,dev
+EXTRAS ?= sim,ros,camera,export,dev,reward
 
 # DDS must never leave loopback; every rclpy process we start inherits these.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST

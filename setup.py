@@ -90,6 +90,10 @@ setup(
             "ros-rmw-fastrtps-cpp",
         ],
         "camera": ["pyrealsense2"],
+        # robot-rl export --target onnx (torch.export-based exporter); onnxruntime checks the graph in tests
+        "export": ["onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18"],
+        # robot_rl.reward's CLIP backend (models are loaded from a local folder, never downloaded)
+        "reward": ["transformers>=4.40"],
         # bench/: the SB3 baseline and stratified-bootstrap statistics (rliable). rliable's bootstrap
         # is arch's and passes `random_state`, which arch 8 removed; arch 7 fails to import on pandas 3.
         "bench": ["stable-baselines3>=2.3", "rliable>=1.0", "arch<8", "pandas<3", "scipy>=1.10"],

@@ -204,6 +204,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "paths": paths,
         "wall_s": round(wall, 1),
     }
+    # 4. the trained policy as dependency-free C, compiled on the host and checked on its golden vectors
+    from robot_rl.export import verify_export
+
+    exported = verify_export(run_dir, out / "export_c")
+    paths["exported_c"] = str(out / "export_c")
+    summary["export"] = exported.as_dict()
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     ev = result.summary()
     cycle = ev["cycle_time_median_s"]
@@ -221,6 +227,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  video            {video} ({video_episodes} episodes, {camera} camera)")
     else:
         print(f"  video            none ({spec.name} has no camera)")
+    checked = (
+        f"host gcc build, golden vectors pass, max error {exported.host_max_abs_error:.1e}"
+        if exported.host_selftest
+        else "not compiled: " + "; ".join(exported.notes)
+    )
+    print(f"  exported C       {out / 'export_c'} ({checked})")
     print(f"  summary          {out / 'summary.json'}")
     print(f"  total time       {wall:.0f} s")
     return 0
@@ -292,18 +304,85 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.out
         or f"runs/{Path(config.robot).stem}_{config.task}_{config.preset}_{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    result = Trainer(config, out, resume=args.resume).run()
+    if args.async_:
+        from robot_rl.actor import train_async
+
+        result = train_async(config, out, args.actors, resume=args.resume)
+    else:
+        result = Trainer(config, out, resume=args.resume).run()
     print(json.dumps(result, indent=2))
     print(f"run directory: {out} (config.yaml, metrics.jsonl, curve.png, checkpoint.pt)")
+    return 0
+
+
+def cmd_learner(args: argparse.Namespace) -> int:
+    """The learner process: serves actors over ZeroMQ, trains, checkpoints (see robot_rl.learner)."""
+    import time
+
+    from robot_rl.learner import Learner
+    from robot_rl.train import load_train_config
+
+    config_file = args.config
+    if args.resume and (Path(args.out) / "config.yaml").is_file() and not config_file:
+        config_file = str(Path(args.out) / "config.yaml")
+    if not config_file:
+        raise RobotRLError(
+            "robot-rl learner needs --config FILE (a training config with a transport: section)"
+        )
+    config = load_train_config(config_file, steps=args.steps)
+    out = args.out or f"runs/learner_{Path(config.robot).stem}_{config.task}_{time.strftime('%Y%m%d-%H%M%S')}"
+    result = Learner(config, out, resume=args.resume, bind=args.bind, weights_bind=args.weights_bind).run()
+    print(json.dumps(result, indent=2))
+    print(f"run directory: {out} (stats.json, stats.jsonl, metrics.jsonl, checkpoint.pt)")
+    return 0
+
+
+def cmd_actor(args: argparse.Namespace) -> int:
+    """A twin actor process for a learner (robots use the ROS actor node)."""
+    import logging
+
+    from robot_rl.actor import run_twin_actor
+    from robot_rl.train import load_train_config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    config = load_train_config(args.config)
+    result = run_twin_actor(
+        config,
+        args.id,
+        steps=args.steps,
+        seed=args.seed,
+        connect=args.connect,
+        weights_connect=args.weights,
+    )
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """A checkpoint's deterministic policy as dependency-free C (or ONNX), checked on the host."""
+    from robot_rl.export import export_checkpoint
+
+    result = export_checkpoint(args.checkpoint, args.out, args.target, args.mode, int8=args.int8)
+    print(json.dumps(result.as_dict(), indent=2))
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from robot_rl.benchmarks import experts, learner, sim
 
-    if args.what == "learner":
+    if args.what == "export":
+        from robot_rl.benchmarks import export as export_bench
+
+        result = export_bench.run(quick=args.quick, progress=not args.json)
+        table = export_bench.table
+    elif args.what == "learner":
         result = learner.run(quick=args.quick, progress=not args.json)
         table = learner.table
+    elif args.what == "transport":
+        from robot_rl.benchmarks import transport
+
+        result = transport.run(quick=args.quick, progress=not args.json)
+        table = transport.table
     elif args.what == "sim":
         counts = dict(steps=20, resets=10, frames=3, repeats=1) if args.quick else {}
         result = sim.run(robots=args.robots or None, progress=not args.json, **counts)
@@ -398,19 +477,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="run directory (default runs/<robot>_<task>_<preset>_<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument(
+        "--async",
+        dest="async_",
+        action="store_true",
+        help="learner and --actors twin actor processes over loopback ZeroMQ (as on a robot)",
+    )
+    p.add_argument("--actors", type=int, default=1, help="twin actor processes with --async (default 1)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("learner", help="the learner process: trains on transitions from actors over ZeroMQ")
+    p.add_argument("--config", help="TrainConfig YAML; its transport: section sets addresses and keys")
+    p.add_argument(
+        "--bind", help="transitions address (default tcp://127.0.0.1:5555; others need CURVE keys)"
+    )
+    p.add_argument("--weights-bind", help="weights address (default: --bind's port + 1)")
+    p.add_argument("--out", help="run directory (default runs/learner_<robot>_<task>_<time>)")
+    p.add_argument("--steps", type=int, help="stop after this many environment steps from actors")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.set_defaults(func=cmd_learner)
+
+    p = sub.add_parser("actor", help="a twin actor process that feeds a learner")
+    p.add_argument("--config", required=True, help="the learner's TrainConfig YAML (hashes must match)")
+    p.add_argument("--connect", help="learner transitions address (default from the config)")
+    p.add_argument("--weights", help="learner weights address (default: --connect's port + 1)")
+    p.add_argument("--id", default="actor0", help="actor name, unique per learner (default actor0)")
+    p.add_argument("--steps", type=int, help="stop at the end of the episode that reaches this many steps")
+    p.add_argument("--seed", type=int, default=0, help="seed of the actor's episodes and exploration")
+    p.set_defaults(func=cmd_actor)
 
     p = sub.add_parser("bench", help="benchmarks that print JSON (figures go to docs/benchmarks.md)")
     p.add_argument(
         "what",
-        choices=["sim", "experts", "learner"],
-        help="sim: twin speed; experts: scripted-expert success; learner: updates/s vs Stable-Baselines3",
+        choices=["sim", "experts", "learner", "transport", "export"],
+        help="sim: twin speed; experts: scripted-expert success; learner: updates/s vs Stable-Baselines3; "
+        "transport: actor/learner transitions/s and weight latency over loopback; "
+        "export: C policy instructions, flash, RAM and error in QEMU",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--robots", nargs="*", help="only these robots")
     p.add_argument("--episodes", type=int, default=100, help="episodes per task and setting (experts)")
     p.add_argument("--quick", action="store_true", help="tiny counts: a smoke run, not a measurement")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("export", help="export a checkpoint's policy to dependency-free C (or ONNX)")
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint.pt or a run directory from robot-rl train")
+    p.add_argument("--target", choices=["c", "onnx"], default="c", help="c (default) or onnx")
+    p.add_argument("--out", required=True, help="folder for policy.h/.c (or policy.onnx) and export.json")
+    p.add_argument(
+        "--mode",
+        choices=["reference", "fast"],
+        default="reference",
+        help="reference: sequential sums, bit-identical everywhere; fast: fused multiply-adds, M4 kernel",
+    )
+    p.add_argument("--int8", action="store_true", help="int8 weights for MCUs without an FPU (reports error)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("keys", help="CURVE keys that authenticate actors and the learner off localhost")
     keys_sub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
@@ -419,6 +540,10 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--name", default="learner", help="key name, e.g. learner or actor0 (default learner)")
     k.add_argument("--force", action="store_true", help="replace existing key files of this name")
     k.set_defaults(func=cmd_keys)
+
+    from robot_rl.reward.cli import add_parser as add_reward_parser
+
+    add_reward_parser(sub)
     return parser
 
 

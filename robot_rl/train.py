@@ -56,6 +56,9 @@ class TrainConfig:
     )
     intervention_steps: int = param(10, doc="policy steps each takeover lasts", gt=0)
     reward: str = param("task", doc="task: the task reward; rlif: -1 when a takeover starts, else 0")
+    transport: dict[str, Any] = param(
+        {}, doc="actor/learner settings for robot-rl learner / actor / train --async (TransportConfig fields)"
+    )
     tensorboard: bool = param(
         True, doc="also write TensorBoard events under tb/ (when tensorboard is installed)"
     )
@@ -358,7 +361,13 @@ class Trainer:
     def save(self) -> None:
         import io
 
-        state = {
+        buffer = io.BytesIO()
+        self.torch.save(self._state(), buffer)
+        _write_atomic(self.out / "checkpoint.pt", buffer.getvalue())
+
+    def _state(self) -> dict[str, Any]:
+        """Everything `resume` needs, as the checkpoint stores it."""
+        return {
             "format": CHECKPOINT_FORMAT,
             "train_config": to_dict(self.config),
             "agent": self.agent.checkpoint(),
@@ -373,14 +382,13 @@ class Trainer:
             },
             "rng": {"numpy": self.rng.bit_generator.state, "torch": self.torch.get_rng_state()},
         }
-        buffer = io.BytesIO()
-        self.torch.save(state, buffer)
-        _write_atomic(self.out / "checkpoint.pt", buffer.getvalue())
 
     def _restore(self, path: Path) -> None:
+        self._load_state(self.torch.load(path, weights_only=True))
+
+    def _load_state(self, state: dict[str, Any]) -> None:
         from robot_rl.agents.sac import SAC
 
-        state = self.torch.load(path, weights_only=True)
         self.agent = SAC.from_checkpoint(state["agent"])
         self.online.load_state_dict(state["online"])
         if state.get("demos") is not None and self.demos is not None:

@@ -249,7 +249,6 @@ def receiver():
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    recv.context = context
 
     def stop_serving():  # after this, `received` holds every batch the receiver has acked
         stop.set()

@@ -180,7 +180,10 @@ def test_claimed_huge_shape_is_refused_before_any_allocation():
         ([_raw(specs=[["w", "bool", [2]]]), b"\x01\x02"], "holds bytes other than 0 and 1"),
         ([_raw(specs=[["w", "uint8", [1]]])], "describes 1 arrays but 0 array frames came"),
         ([_raw(kind="exec")], "unknown message kind 'exec'"),
-        ([_raw(version=2)], "peer speaks wire protocol version 2, this side speaks 1"),
+        (
+            [_raw(version=PROTOCOL_VERSION + 1)],
+            f"peer speaks wire protocol version {PROTOCOL_VERSION + 1}, this side speaks {PROTOCOL_VERSION}",
+        ),
         ([b"\xc1garbage"], "header frame is not valid msgpack"),
         ([msgpack.packb([1, 2])], "not a robot_rl message header"),
         ([_raw(header={"f": msgpack.ExtType(5, b"x")})], "holds a ExtType"),
@@ -222,11 +225,11 @@ def _hostile_headers(rng: np.random.Generator) -> list:
         + [[good, good], [["w", "float32"]], ["w"], [None], [[*good, 1]]]
     )
     headers = [_raw(specs=s) for s in specs]
-    headers += [_raw(version=v, specs=[good]) for v in (0, 2, "1", True, None, 1.0, 2**64 - 1)]
+    headers += [_raw(version=v, specs=[good]) for v in (0, PROTOCOL_VERSION + 1, "1", True, None, 1.0, 2**64 - 1)]
     headers += [_raw(kind=k, specs=[good]) for k in ("evil", "", 5, None, ["hello"])]
-    headers += [_raw(specs=[good], extra=1), msgpack.packb({"v": 1, "kind": "ack", "a": [good]})]
-    headers += [msgpack.packb({"v": 1, "kind": "ack", "h": [], "a": [good]})]
-    headers += [msgpack.packb({"v": 1, "kind": "ack", "h": {}, "a": {"w": good}})]
+    headers += [_raw(specs=[good], extra=1), msgpack.packb({"v": PROTOCOL_VERSION, "kind": "ack", "a": [good]})]
+    headers += [msgpack.packb({"v": PROTOCOL_VERSION, "kind": "ack", "h": [], "a": [good]})]
+    headers += [msgpack.packb({"v": PROTOCOL_VERSION, "kind": "ack", "h": {}, "a": {"w": good}})]
     headers += [_raw(header={"deep": [[[[[[1]]]]]]}, specs=[good]), _raw(header={1: 2}, specs=[good])]
     return [[h, rng.bytes(8)] for h in headers]
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# System packages the firmware work needs (ARM cross-compiler, newlib, QEMU for the STM32F405).
+# System packages the firmware work needs (host gcc, ARM cross-compiler, newlib, QEMU for the STM32F405).
 # Installed with apt when missing and running as root; otherwise we say what to install.
 set -u
 need=()
+# host C compiler: `robot-rl export` and `make demo` build and check the exported policy with it
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || need+=(gcc-arm-none-eabi)
 [ -e /usr/lib/arm-none-eabi/newlib ] || [ -e /usr/lib/arm-none-eabi/include/stdlib.h ] \
   || [ -e /usr/include/newlib/stdlib.h ] || need+=(libnewlib-arm-none-eabi)

@@ -13,13 +13,12 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from robot_rl.errors import RobotRLError
 
 if TYPE_CHECKING:
     import zmq
-    from zmq.auth.thread import ThreadAuthenticator
 
 PUBLIC_SUFFIX = ".key"
 SECRET_SUFFIX = ".key_secret"
@@ -167,21 +166,51 @@ class _AuthorizedKeys:
         return True
 
 
+class _SharedAuthenticator:
+    """ZeroMQ allows one ZAP handler per context: sockets of one context share it; the last
+    `stop()` stops it."""
+
+    _running: ClassVar[dict[int, tuple[Any, list[int]]]] = {}
+
+    def __init__(self, context: Any, keys: dict[bytes, str], directory: Path):
+        from zmq.auth.thread import ThreadAuthenticator
+
+        self._key = id(context)
+        entry = self._running.get(self._key)
+        if entry is None:
+            auth = ThreadAuthenticator(context, log=logging.getLogger(f"{__name__}.zap"))
+            auth.start()
+            entry = (auth, [0])
+            self._running[self._key] = entry
+        self.auth, refs = entry
+        refs[0] += 1
+        self.auth.configure_curve_callback("*", credentials_provider=_AuthorizedKeys(keys, directory))
+        self._stopped = False
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        auth, refs = self._running[self._key]
+        refs[0] -= 1
+        if refs[0] == 0:
+            del self._running[self._key]
+            auth.stop()
+
+
 def curve_server(
     socket: zmq.Socket, secret_file: str | os.PathLike, authorized_dir: str | os.PathLike
-) -> ThreadAuthenticator:
+) -> _SharedAuthenticator:
     """Make `socket` a CURVE server that admits only keys in `authorized_dir`; call before bind().
 
-    Returns the running authenticator (one per context); call its ``stop()`` when done."""
+    Returns the authenticator handle (shared by the sockets of one context); call its ``stop()``
+    when the socket closes."""
     import zmq
-    from zmq.auth.thread import ThreadAuthenticator
 
     _require_curve()
     public, secret = load_secret_key(secret_file)
     keys = load_authorized_keys(authorized_dir)
-    auth = ThreadAuthenticator(socket.context, log=logging.getLogger(f"{__name__}.zap"))
-    auth.start()
-    auth.configure_curve_callback("*", credentials_provider=_AuthorizedKeys(keys, Path(authorized_dir)))
+    auth = _SharedAuthenticator(socket.context, keys, Path(authorized_dir))
     socket.setsockopt(zmq.CURVE_SERVER, 1)
     socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
     socket.setsockopt(zmq.CURVE_PUBLICKEY, public)

@@ -5,9 +5,12 @@ The learner's `WeightPublisher` (PUB, tiny send queue) publishes versioned `Weig
 highest version, so an actor that was busy never works through a queue of stale weights. (ZeroMQ's
 CONFLATE option would do the dropping, but it does not support multipart messages, which weights
 are.) When an actor's queue is full the publisher holds the newest version back (replacing any older
-held one) and `tick()` retries it, so the last version of a burst is never lost. `tick()` also sends
-a Heartbeat every `heartbeat_interval_s` while nothing else was sent, and the
-subscriber reports `learner_alive` false when neither weights nor heartbeats came for `timeout_s`.
+held one) and `tick()` retries it, so the last version of a burst is never lost. An actor that stops
+reading altogether must not starve the others: a version held back for `stall_s` goes out lossily
+(the stalled actor skips it). `tick()` also sends a Heartbeat every `heartbeat_interval_s` while
+nothing else was sent (carrying the learner's `hold` request to simulated actors), and the
+subscriber reports `learner_alive` false when neither weights nor heartbeats came for `timeout_s`,
+and then rebuilds its connection (ZeroMQ gives up on a connection after a protocol error).
 
 `actor_weights()` / `load_into()` turn an agent's actor network + observation encoder into the
 name -> numpy dict that travels, and back. ZeroMQ and torch are imported inside functions only.
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.transport.liveness import HeartbeatTimer, PeerMonitor
+from robot_rl.transport.sockets import ClientKeys, ServerKeys, bind_socket, connect_socket
 from robot_rl.transport.wire import MAX_MESSAGE_BYTES, Heartbeat, Weights, WireError, decode_message
 
 log = logging.getLogger(__name__)
@@ -98,10 +102,15 @@ class WeightPublisher:
         sender: str = LEARNER,
         context: Any = None,
         clock: Callable[[], float] = time.monotonic,
+        keys: ServerKeys | None = None,
+        stall_s: float = 1.0,
     ):
         import zmq
 
         self._zmq = zmq
+        self.stall_s = stall_s
+        self.hold = False
+        self._hold_sent = False
         self._context = context or zmq.Context.instance()
         # XPUB with NODROP instead of PUB: PUB silently drops a message that meets a full queue,
         # which in a burst is the newest version, the one that matters. NODROP makes the send fail
@@ -110,13 +119,16 @@ class WeightPublisher:
         self.socket.setsockopt(zmq.XPUB_NODROP, 1)
         self.socket.setsockopt(zmq.SNDHWM, sndhwm)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.bind(endpoint)
+        # Upstream only subscription notices travel (a few bytes): refuse anything bigger.
+        self.socket.setsockopt(zmq.MAXMSGSIZE, 1024)
+        self._auth = bind_socket(self.socket, endpoint, keys)
         self.endpoint: str = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self.sender = sender
         self.version = -1
         self._clock = clock
         self._timer = HeartbeatTimer(heartbeat_interval_s)
         self._pending: list[bytes] | None = None
+        self._pending_since = 0.0
 
     def publish(self, version: int, weights: Mapping[str, np.ndarray]) -> bool:
         """Send `weights` as `version` (versions must increase so actors can tell newer from older).
@@ -126,6 +138,8 @@ class WeightPublisher:
             raise WireError(f"weights version {version} is not newer than {self.version} already published")
         # One copy into bytes: the caller may change its arrays right after, and a send that found a
         # full queue is retried from these frames.
+        if self._pending is None:
+            self._pending_since = self._clock()
         self._pending = [bytes(frame) for frame in Weights(version=version, arrays=weights).to_frames()]
         self.version = version
         return self._send_pending()
@@ -133,13 +147,30 @@ class WeightPublisher:
     def _send_pending(self) -> bool:
         if self._pending is None:
             return True
+        zmq = self._zmq
         try:
-            self.socket.send_multipart(self._pending, flags=self._zmq.NOBLOCK, copy=False)
-        except self._zmq.Again:
-            return False
+            self.socket.send_multipart(self._pending, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            if self._clock() - self._pending_since < self.stall_s:
+                return False
+            # Some actor has not read for stall_s: send lossily so the others are served; the
+            # stalled one skips this version (it keeps only the newest anyway).
+            log.warning(
+                "an actor has not read weights for %.1f s: it skips version %d", self.stall_s, self.version
+            )
+            self.socket.setsockopt(zmq.XPUB_NODROP, 0)
+            try:
+                self.socket.send_multipart(self._pending, flags=zmq.NOBLOCK, copy=False)
+            finally:
+                self.socket.setsockopt(zmq.XPUB_NODROP, 1)
         self._pending = None
         self._timer.reset(self._clock())
         return True
+
+    def set_hold(self, hold: bool) -> None:
+        """Ask simulated actors to pause (True) or go on; sent with the next tick()."""
+        if hold != self.hold:
+            self.hold, self._hold_sent = hold, False
 
     @property
     def pending(self) -> bool:
@@ -150,24 +181,28 @@ class WeightPublisher:
         """Call from the learner loop: retries a held-back version, and sends a heartbeat when one is
         due (nothing else went out for `heartbeat_interval_s`). True if a heartbeat went out."""
         zmq = self._zmq
-        while True:  # subscription notices: read only so they do not pile up
+        for _ in range(1000):  # subscription notices: read (boundedly) so they do not pile up
             try:
                 self.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
         if not self._send_pending():
             return False  # queues full of weights: the actors have signs of life enough
-        if not self._timer.due(self._clock()):
+        if self._hold_sent and not self._timer.due(self._clock()):
             return False
         try:
-            frames = Heartbeat(sender=self.sender, time_s=time.time()).to_frames()
+            frames = Heartbeat(sender=self.sender, time_s=time.time(), hold=int(self.hold)).to_frames()
             self.socket.send_multipart(frames, flags=zmq.NOBLOCK)
         except zmq.Again:
             return False
+        self._hold_sent = True
+        self._timer.reset(self._clock())
         return True
 
     def close(self) -> None:
         self.socket.close(linger=0)
+        if self._auth is not None:
+            self._auth.stop()
 
     def __enter__(self) -> WeightPublisher:
         return self
@@ -188,24 +223,34 @@ class WeightSubscriber:
         max_bytes: int = MAX_MESSAGE_BYTES,
         context: Any = None,
         clock: Callable[[], float] = time.monotonic,
+        keys: ClientKeys | None = None,
     ):
         import zmq
 
         self._zmq = zmq
         self._context = context or zmq.Context.instance()
-        self.socket = self._context.socket(zmq.SUB)
-        self.socket.setsockopt(zmq.RCVHWM, rcvhwm)
-        self.socket.setsockopt(zmq.MAXMSGSIZE, max_bytes)
-        self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.SUBSCRIBE, b"")
-        self.socket.connect(endpoint)
         self.endpoint = endpoint
         self.max_bytes = max_bytes
+        self.rcvhwm = rcvhwm
+        self.keys = keys
         self._clock = clock
         self._monitor = PeerMonitor(timeout_s)
         self._latest: Weights | None = None
+        self.hold = False  # the learner's last pause request (simulated actors honour it)
         self.received = 0  # messages drained, all kinds
         self.rejected = 0  # malformed messages skipped
+        self.reconnects = 0
+        self._open()
+        self._opened_at = self._clock()
+
+    def _open(self) -> None:
+        zmq = self._zmq
+        self.socket = self._context.socket(zmq.SUB)
+        self.socket.setsockopt(zmq.RCVHWM, self.rcvhwm)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, self.max_bytes)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.SUBSCRIBE, b"")
+        connect_socket(self.socket, self.endpoint, self.keys)
 
     def _drain(self) -> None:
         zmq = self._zmq
@@ -227,10 +272,24 @@ class WeightSubscriber:
                     self._latest = message
             elif isinstance(message, Heartbeat):
                 self._monitor.seen(LEARNER, self._clock())
+                self.hold = bool(message.hold)
+
+    def _reconnect_if_silent(self) -> None:
+        # ZeroMQ drops a connection for good after a protocol error (a frame over MAXMSGSIZE, say);
+        # a fresh socket is the way back. Also covers a learner that came back on the same address.
+        now = self._clock()
+        if self._monitor.alive(LEARNER, now) or now - self._opened_at < 2 * self._monitor.timeout_s:
+            return
+        self.socket.close(linger=0)
+        self._open()
+        self._opened_at = now
+        self.reconnects += 1
+        self.hold = False
 
     def latest(self) -> Weights | None:
         """Drain everything that arrived and return the highest version received so far."""
         self._drain()
+        self._reconnect_if_silent()
         return self._latest
 
     @property

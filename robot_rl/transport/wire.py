@@ -22,7 +22,7 @@ import numpy as np
 
 from robot_rl.errors import RobotRLError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # default cap on one message, all frames together
 MAX_HEADER_BYTES = 64 * 1024  # a weights header for ~1000 tensors fits in a few tens of KiB
 MAX_ARRAYS = 256
@@ -331,10 +331,13 @@ class Welcome(Message):
 
 @dataclasses.dataclass(frozen=True)
 class Refuse(Message):
-    """The learner refused the actor; `reason` is the one-line explanation to show the user."""
+    """The learner refused the actor; `reason` is the one-line explanation to show the user.
+    `retry` 1: the learner does not know this connection (it restarted, or the connection is new):
+    send Hello again and carry on; 0: a handshake mismatch that retrying cannot fix."""
 
     KIND: ClassVar[str] = REFUSE
     reason: str
+    retry: int = 0
 
 
 # eq=False: comparing dicts of arrays with == is ambiguous; compare the arrays themselves.
@@ -390,11 +393,14 @@ class Weights(Message):
 
 @dataclasses.dataclass(frozen=True)
 class Heartbeat(Message):
-    """Liveness from `sender`; `time_s` is the sender's clock (seconds), for latency estimates only."""
+    """Liveness from `sender`; `time_s` is the sender's clock (seconds), for latency estimates only.
+    From the learner, `hold` 1 asks simulated actors to pause: it has more new data than it can train
+    on at its update-to-data ratio (robots never pause for it)."""
 
     KIND: ClassVar[str] = HEARTBEAT
     sender: str
     time_s: float
+    hold: int = 0
 
 
 MESSAGES: dict[str, type[Message]] = {
