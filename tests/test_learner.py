@@ -258,3 +258,93 @@ def test_the_actor_reports_a_dead_learner_and_stops_when_configured(caplog):
         assert "learner at" in caplog.text and "stops the robot" in caplog.text
     finally:
         client.close()
+
+
+# -- whole processes -------------------------------------------------------------------------------
+
+
+def test_sigkill_of_the_learner_loses_and_duplicates_no_transition(tmp_path):
+    import torch
+
+    port = free_port_pair()
+    config = small_config(tmp_path, port)
+    run = tmp_path / "run"
+    learner = start(["learner", "--config", str(config), "--out", str(run)], tmp_path / "learner.log")
+    actor = subprocess.Popen(
+        [*ROBOT_RL, "actor", "--config", str(config), "--id", "a0", "--steps", "1200", "--seed", "7"],
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "actor.log").open("w"),
+        text=True,
+    )
+    try:
+        wait_for(lambda: read_stats(run).get("env_steps", 0) > 300, 120, "the learner to take 300 steps")
+        wait_for(lambda: (run / "checkpoint.pt").exists(), 30, "a checkpoint")
+        learner.send_signal(signal.SIGKILL)  # no chance to save: the last checkpoint is all there is
+        learner.wait()
+        learner = start(
+            ["learner", "--config", str(config), "--out", str(run), "--resume"], tmp_path / "l2.log"
+        )
+        out, _ = actor.communicate(timeout=240)
+        sent = json.loads(out.strip().splitlines()[-1])
+        assert sent["all_acknowledged"], sent
+    finally:
+        actor.kill()
+        learner.send_signal(signal.SIGTERM)  # a clean stop writes the final checkpoint
+        learner.wait(timeout=60)
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    inbox = state["transport"]["inbox"]
+    # every row the actor sent is in, once: one transition per step, none missing, none twice
+    assert inbox["next_seq"] == {"a0": sent["rows"]}
+    online = state["online"]
+    assert online["added"] == sent["steps"]
+    pairs = torch.cat([online["obs"]["state"][:, :3], online["action"]], 1)[online["valid"]]
+    assert len(torch.unique(pairs, dim=0)) == sent["steps"]
+    stats = json.loads((run / "stats.json").read_text())
+    assert stats["env_steps"] == sent["steps"] and stats["dangling"] == 0
+    assert stats["actors"]["a0"]["gaps"] == 0
+    log = (tmp_path / "actor.log").read_text()
+    assert "lost" in log and "reachable" in log  # the actor noticed the kill and came back
+
+
+def test_an_actor_with_another_config_is_refused_with_one_line_naming_the_hash(tmp_path):
+    port = free_port_pair()
+    config = small_config(tmp_path, port)
+    other = tmp_path / "other.yaml"
+    data = yaml.safe_load(config.read_text())
+    data["agent"]["hidden"] = [64, 64]
+    other.write_text(yaml.safe_dump(data))
+    run = tmp_path / "run"
+    learner = start(["learner", "--config", str(config), "--out", str(run)], tmp_path / "learner.log")
+    try:
+        actor = subprocess.run(
+            [*ROBOT_RL, "actor", "--config", str(other), "--steps", "10"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        learner.send_signal(signal.SIGTERM)
+        learner.wait(timeout=60)
+    assert actor.returncode == 2
+    errors = [line for line in actor.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "config hash differs" in errors[0], actor.stderr
+    assert "Traceback" not in actor.stderr
+    assert "handshake refused: config hash differs" in (tmp_path / "learner.log").read_text()
+
+
+def test_async_training_on_panda_reach_improves_like_the_synchronous_loop(tmp_path):
+    """`train --async`: the learner here, one twin actor process, loopback ZeroMQ, the smoke config
+    that takes the synchronous loop to >= 90% (tests/test_train.py). Random actions score ~0%."""
+    from test_train import SMOKE, record_expert_demos
+
+    from robot_rl.actor import train_async
+    from robot_rl.train import load_train_config
+
+    demos = record_expert_demos(tmp_path / "demos")
+    config = load_train_config(str(SMOKE), demos=str(demos), steps=2500, eval_every=2500, seed=0)
+    result = train_async(config, tmp_path / "run", actors=1, progress=False)
+    assert result["steps"] >= 2500
+    assert result["success_rate"] >= 0.7, result
+    stats = json.loads((tmp_path / "run" / "stats.json").read_text())
+    assert stats["utd"] >= 0.7 * config.agent["utd"] * (1 - config.start_steps / result["steps"])
+    assert stats["staleness_versions_median"] is not None and stats["duplicates"] == 0

@@ -158,3 +158,30 @@ def test_subscriber_reports_a_stopped_publisher_dead_within_timeout():
         assert time.monotonic() - stopped < 0.5 + 0.3
     finally:
         sub.close()
+
+
+def test_an_actor_that_stops_reading_does_not_starve_the_others():
+    pub, healthy = _connected_pair(heartbeat_interval_s=0.1)
+    stalled = WeightSubscriber(pub.endpoint, rcvhwm=1)
+    assert _wait(lambda: (pub.tick() or True) and stalled.learner_alive), "stalled subscriber never connected"
+    big = {"w": np.ones(1_000_000, np.float32)}  # 4 MB: a few fill the stalled actor's pipe
+    try:
+        for version in range(1, 13):
+            pub.publish(version, big)
+            _wait(
+                lambda: (
+                    (pub.tick() or True)
+                    and (healthy.latest() or None) is not None
+                    and healthy.version == version
+                ),
+                0.4,
+            )
+        # never reading again, the stalled actor must not hold the newest version back for long
+        assert _wait(
+            lambda: (pub.tick() or True) and healthy.latest() is not None and healthy.version == 12, 3.0
+        )
+        assert healthy.learner_alive
+    finally:
+        stalled.close()
+        healthy.close()
+        pub.close()
