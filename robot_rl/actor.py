@@ -65,6 +65,14 @@ def run_twin_actor(
     episode, done_steps, waited_s = 0, 0, 0.0
     obs, _ = env.reset(seed=seed + episode)
     try:
+        # a twin has nothing to do before its learner answers (and a refusal ends it here)
+        waiting_since = time.monotonic()
+        while not stop and not client.connected:
+            client.poll()
+            time.sleep(0.01)
+            if time.monotonic() - waiting_since > 10:
+                log.warning("still waiting for the learner at %s", settings.connect)
+                waiting_since = time.monotonic()
         while not stop:
             client.poll()
             if not client.may_act or client.hold:

@@ -84,6 +84,20 @@ def test_collected_labels_agree_with_the_simulator_state(pick_frames):
     assert not any(r["label"] == "success" for r in hold)  # held low: never lifted far enough
 
 
+def test_racecar_lap_labels_follow_the_tasks_progress(tmp_path):
+    collect("racecar", "laps", tmp_path, episodes=1, seed=0, every=2, progress=False)
+    frames = load_frames(tmp_path)
+    labels = frames.labels
+    assert {"near_miss", "success", "failure"} <= set(labels)
+    for r in frames.records:
+        lap = r["lap_m"]
+        assert (r["label"] in ("success", "boundary")) == r["task_success"]
+        if r["label"] == "near_miss":
+            assert lap - 1.0 <= r["progress_m"] < lap
+        if r["label"] == "success":
+            assert lap <= r["progress_m"] <= lap + 1.0
+
+
 def test_collection_refuses_a_task_without_labels(tmp_path):
     with pytest.raises(ConfigError, match="panda/reach"):
         collect("panda", "reach", tmp_path, episodes=1, progress=False)
@@ -217,7 +231,7 @@ def test_reward_cli_collect_train_eval(tmp_path, robot_rl_bin):
     run = dict(capture_output=True, text=True, timeout=300)
     out = subprocess.run(
         [robot_rl_bin, "reward", "collect", "--robot", "panda", "--task", "peg_insert", "--out", str(frames),
-         "--episodes", "1", "--cameras", "wrist", "--every", "6", "--json"], **run)  # fmt: skip
+         "--episodes", "2", "--cameras", "wrist", "--every", "6", "--json"], **run)  # fmt: skip
     assert out.returncode == 0, out.stderr
     collected = json.loads(out.stdout)
     assert collected["frames"] == len(load_frames(frames))

@@ -169,10 +169,8 @@ def test_an_actor_that_stops_reading_does_not_starve_the_others():
         for version in range(1, 13):
             pub.publish(version, big)
             _wait(
-                lambda: (
-                    (pub.tick() or True)
-                    and (healthy.latest() or None) is not None
-                    and healthy.version == version
+                lambda v=version: (
+                    (pub.tick() or True) and healthy.latest() is not None and healthy.version == v
                 ),
                 0.4,
             )

@@ -225,9 +225,14 @@ def _hostile_headers(rng: np.random.Generator) -> list:
         + [[good, good], [["w", "float32"]], ["w"], [None], [[*good, 1]]]
     )
     headers = [_raw(specs=s) for s in specs]
-    headers += [_raw(version=v, specs=[good]) for v in (0, PROTOCOL_VERSION + 1, "1", True, None, 1.0, 2**64 - 1)]
+    headers += [
+        _raw(version=v, specs=[good]) for v in (0, PROTOCOL_VERSION + 1, "1", True, None, 1.0, 2**64 - 1)
+    ]
     headers += [_raw(kind=k, specs=[good]) for k in ("evil", "", 5, None, ["hello"])]
-    headers += [_raw(specs=[good], extra=1), msgpack.packb({"v": PROTOCOL_VERSION, "kind": "ack", "a": [good]})]
+    headers += [
+        _raw(specs=[good], extra=1),
+        msgpack.packb({"v": PROTOCOL_VERSION, "kind": "ack", "a": [good]}),
+    ]
     headers += [msgpack.packb({"v": PROTOCOL_VERSION, "kind": "ack", "h": [], "a": [good]})]
     headers += [msgpack.packb({"v": PROTOCOL_VERSION, "kind": "ack", "h": {}, "a": {"w": good}})]
     headers += [_raw(header={"deep": [[[[[[1]]]]]]}, specs=[good]), _raw(header={1: 2}, specs=[good])]

@@ -157,8 +157,14 @@ def select_training_frames(frames: FrameSet, cfg: ClassifierConfig) -> np.ndarra
 def split_episodes(frames: FrameSet, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, calibration) frame indices, split by episode."""
     episodes = np.unique(frames.episodes)
+    if len(episodes) < 2:
+        raise RobotRLError(
+            f"the frames come from {len(episodes)} episode: training needs at least 2 (one is held out for "
+            "calibration); collect more episodes (robot-rl reward collect --episodes N)"
+        )
     rng = np.random.default_rng(seed)
-    held = set(rng.permutation(episodes)[: max(1, round(share * len(episodes)))].tolist())
+    n_held = min(len(episodes) - 1, max(1, round(share * len(episodes))))
+    held = set(rng.permutation(episodes)[:n_held].tolist())
     is_held = np.array([e in held for e in frames.episodes])
     return np.flatnonzero(~is_held), np.flatnonzero(is_held)
 

@@ -226,6 +226,11 @@ class ActorClient:
         return loaded
 
     @property
+    def connected(self) -> bool:
+        """The learner welcomed this actor (and has not forgotten it since)."""
+        return self.sender.welcomed
+
+    @property
     def learner_alive(self) -> bool:
         return self.subscriber.learner_alive
 
