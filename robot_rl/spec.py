@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robot_rl.config import from_dict, load_yaml, param, stable_hash
+from robot_rl.config import from_dict, load_yaml, param, stable_hash, to_dict
 from robot_rl.errors import ConfigError, Described
 from robot_rl.paths import config_dir
 
@@ -160,8 +160,9 @@ class RobotSpec:
 
     @property
     def hash(self) -> str:
-        """Content hash: recorded in demonstrations, checkpoints and exported C headers."""
-        return stable_hash(self)
+        """Content hash: recorded in demonstrations, checkpoints and exported C headers. The file's
+        location is not content: two checkouts (an actor's and a learner's) must agree."""
+        return stable_hash({k: v for k, v in to_dict(self).items() if k != "source"})
 
     def camera(self, name: str) -> Camera:
         for cam in self.cameras:

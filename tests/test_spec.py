@@ -73,3 +73,15 @@ def test_unknown_randomization_parameter_is_a_config_error(tmp_path):
     path = _spec_with(tmp_path, "racecar", randomization={"gravity_scale": [0.9, 1.1]})
     with pytest.raises(ConfigError, match=r"randomization.gravity_scale'.*understands"):
         make_twin("racecar", "laps", spec=path)
+
+
+def test_spec_hash_does_not_depend_on_where_the_checkout_lives(tmp_path):
+    import shutil
+
+    from robot_rl.paths import config_dir
+    from robot_rl.spec import load_robot_spec
+
+    copy = tmp_path / "elsewhere" / "racecar.yaml"
+    copy.parent.mkdir()
+    shutil.copy(config_dir() / "robots" / "racecar.yaml", copy)
+    assert load_robot_spec(str(copy)).hash == load_robot_spec("racecar").hash
