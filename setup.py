@@ -43,7 +43,14 @@ def data_files() -> list[tuple[str, list[str]]]:
 
 
 # Nodes are added here as they land in robot_rl/ros (each is also `ros2 run robot_rl <name>`).
-NODES: dict[str, str] = {}
+NODES: dict[str, str] = {
+    "twin": "robot_rl.ros.twin:main",
+    "actor": "robot_rl.ros.actor:main",
+    "controller": "robot_rl.ros.controller:main",
+    "camera": "robot_rl.ros.camera:main",
+    "reward": "robot_rl.ros.reward:main",
+    "reset": "robot_rl.ros.reset:main",
+}
 
 packages, package_dir = mapped_packages()
 

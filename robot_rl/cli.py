@@ -383,6 +383,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         result = transport.run(quick=args.quick, progress=not args.json)
         table = transport.table
+    elif args.what == "resets":
+        from robot_rl.benchmarks import resets
+
+        result = resets.run(
+            robots=args.robots or None, resets=5 if args.quick else 200, progress=not args.json
+        )
+        table = resets.table
+    elif args.what == "safety":
+        from robot_rl.benchmarks import safety
+
+        steps = 500 if args.quick else 100_000
+        result = safety.run(robots=args.robots or None, steps=steps, progress=not args.json)
+        table = safety.table
+    elif args.what == "loop":
+        from robot_rl.benchmarks import loop
+
+        result = loop.run(quick=args.quick, progress=not args.json)
+        table = loop.table
     elif args.what == "sim":
         counts = dict(steps=20, resets=10, frames=3, repeats=1) if args.quick else {}
         result = sim.run(robots=args.robots or None, progress=not args.json, **counts)
@@ -509,10 +527,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks that print JSON (figures go to docs/benchmarks.md)")
     p.add_argument(
         "what",
-        choices=["sim", "experts", "learner", "transport", "export"],
+        choices=["sim", "experts", "learner", "transport", "export", "resets", "safety", "loop"],
         help="sim: twin speed; experts: scripted-expert success; learner: updates/s vs Stable-Baselines3; "
         "transport: actor/learner transitions/s and weight latency over loopback; "
-        "export: C policy instructions, flash, RAM and error in QEMU",
+        "export: C policy instructions, flash, RAM and error in QEMU; "
+        "resets: scripted reset success and duration (200 per robot); "
+        "safety: 100,000 adversarial actions per robot through the safety layer",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--robots", nargs="*", help="only these robots")

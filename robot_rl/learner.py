@@ -170,6 +170,11 @@ class NetworkThread(threading.Thread):
         with self._lock:
             self._durable = inbox_state
 
+    @property
+    def durable_pending(self) -> bool:
+        """A checkpoint's ack state has not reached the inbox yet."""
+        return self._durable is not None
+
     def run(self) -> None:
         try:
             last_snapshot = 0.0
@@ -267,7 +272,8 @@ class Learner(Trainer):
     def save(self) -> None:
         super().save()
         if hasattr(self, "net"):
-            self.net.mark_durable(dict(self.applied))
+            # a copy as of this checkpoint: `applied` keeps moving while the thread picks it up
+            self.net.mark_durable({**self.applied, "next_seq": dict(self.applied["next_seq"])})
 
     # -- loop ------------------------------------------------------------------------------------
     def _insert(self, batch: TransitionBatch) -> None:
@@ -402,7 +408,7 @@ class Learner(Trainer):
             self.save()
             # the acks of the final checkpoint go out before the sockets close
             deadline = time.monotonic() + 0.5
-            while self.net.is_alive() and time.monotonic() < deadline and self.net._durable is not None:
+            while self.net.is_alive() and time.monotonic() < deadline and self.net.durable_pending:
                 time.sleep(0.01)
             self._write_stats(stats_file, tb, prev_stats)
             self.net.stop()

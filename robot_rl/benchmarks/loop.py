@@ -1,0 +1,224 @@
+"""Observation-to-command latency and policy-step jitter through the ROS graph on loopback.
+
+The actor and controller nodes run as their own processes (console scripts), exactly as deployed;
+this process plays the robot's driver: it publishes the driver's state topics at the driver rate
+and receives the driver command. Two loops: the Panda graph (policy at 10 Hz, equilibrium pose
+out) and the Crazyflie graph (100 Hz, thrust and body rates out).
+
+- latency: DDS reception time of the driver command minus its header stamp, which carries the
+  time the actor's policy step took the observation (actor -> controller -> driver, two hops, the
+  policy and the command shaping in between). The policy is the zero policy: network compute is
+  not part of this figure.
+- jitter: |interval between consecutive policy steps - nominal period|, from the action stamps.
+
+Needs the `ros` extra. Every process gets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a free
+ROS_DOMAIN_ID, so no packet leaves the machine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_rl.benchmarks.machine import machine_info
+from robot_rl.errors import RobotRLError, require
+
+GOALS = {"latency_ms_p99": 5.0, "jitter_ms_p99": 2.0}
+LOOPS = {"panda": 10, "crazyflie": 100}  # robot -> policy Hz
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0, "p50": float("nan"), "p99": float("nan"), "max": float("nan")}
+    a = np.asarray(values)
+    return {
+        "n": len(values),
+        "p50": round(float(np.percentile(a, 50)), 3),
+        "p99": round(float(np.percentile(a, 99)), 3),
+        "max": round(float(a.max()), 3),
+    }
+
+
+def _measure(robot: str, seconds: float, domain: int, bar: Any) -> dict[str, Any]:
+    # a loopback benchmark: this process's own DDS participant stays on the machine too
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    rclpy = require("rclpy", "ros", "robot-rl bench loop")
+    executors = require("rclpy.executors", "ros", "robot-rl bench loop")
+
+    from robot_rl.ros.common import COMMAND_QOS, SENSOR_QOS, msg_type, to_stamp
+    from robot_rl.rosgraph import ACTION, STATE_HZ, robot_topics
+
+    topics = robot_topics(robot)
+    env = {
+        **os.environ,
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_DOMAIN_ID": str(domain),
+        "OMP_NUM_THREADS": "1",
+    }
+    bindir = Path(sys.executable).parent
+    procs = []
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain)
+    node = rclpy.create_node("bench_driver", context=context)
+    latencies: list[float] = []
+    steps: list[float] = []
+    lock = threading.Lock()
+
+    def on_command(msg: Any, info: Any) -> None:
+        t = info["received_timestamp"] * 1e-9
+        with lock:
+            latencies.append(1e3 * (t - (msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec)))
+
+    def on_action(msg: Any) -> None:
+        with lock:
+            steps.append(msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec)
+
+    node.create_subscription(
+        msg_type(topics["command"].type), topics["command"].name, on_command, COMMAND_QOS
+    )
+    node.create_subscription(msg_type(ACTION.type), ACTION.name, on_action, COMMAND_QOS)
+    state_pubs = {
+        k: node.create_publisher(msg_type(t.type), t.name, SENSOR_QOS)
+        for k, t in topics.items()
+        if k not in ("command", "gripper")
+    }
+    msgs = {k: msg_type(t.type)() for k, t in topics.items() if k in state_pubs}
+    if robot == "panda":
+        msgs["pose"].pose.position.x, msgs["pose"].pose.position.z, msgs["pose"].pose.orientation.w = (
+            0.5,
+            0.3,
+            1.0,
+        )
+        msgs["joints"].name = ["panda_finger_joint1", "panda_finger_joint2"]
+        msgs["joints"].position = [0.04, 0.04]
+    else:
+        msgs["odom"].pose.pose.position.z, msgs["odom"].pose.pose.orientation.w = 1.0, 1.0
+
+    def publish_state() -> None:
+        stamp = to_stamp(time.time())
+        for k, pub in state_pubs.items():
+            msgs[k].header.stamp = stamp
+            pub.publish(msgs[k])
+
+    node.create_timer(1.0 / STATE_HZ[robot], publish_state)
+    executor = executors.SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        for exe, params in (
+            ("controller", [f"robot:={robot}"]),
+            (
+                "actor",
+                [f"robot:={robot}", "policy:=zero", "use_reward_node:=false", "max_episode_steps:=1000000"],
+            ),
+        ):
+            args = [str(bindir / exe), "--ros-args", *[x for p in params for x in ("-p", p)]]
+            procs.append(subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with lock:
+                if len(latencies) >= 5:
+                    break
+            if any(p.poll() is not None for p in procs):
+                err = b"".join(p.stderr.read() for p in procs if p.poll() is not None).decode()
+                raise RobotRLError(f"bench loop: a node exited: {err.strip()[-300:]}")
+            time.sleep(0.05)
+        else:
+            raise RobotRLError(f"bench loop: no {robot} commands within 30 s (is the ros extra installed?)")
+        with lock:
+            latencies.clear()
+            steps.clear()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            time.sleep(0.25)
+            bar.update(0.25)
+        with lock:
+            lat, st = list(latencies), list(steps)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        executor.shutdown(timeout_sec=1)
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+    hz = LOOPS[robot]
+    jitter = [abs(1e3 * (b - a) - 1e3 / hz) for a, b in itertools.pairwise(st)]
+    latency = _percentiles(lat)
+    jit = _percentiles(jitter)
+    return {
+        "robot": robot,
+        "policy_hz": hz,
+        "state_hz": STATE_HZ[robot],
+        "seconds": seconds,
+        "policy_steps": len(st),
+        "latency_ms": latency,
+        "jitter_ms": jit,
+        "meets_goals": {
+            "latency_ms_p99": bool(latency["p99"] <= GOALS["latency_ms_p99"]),
+            "jitter_ms_p99": bool(jit["p99"] <= GOALS["jitter_ms_p99"]),
+        },
+    }
+
+
+def run(quick: bool = False, progress: bool = True, seconds: float = 60.0) -> dict[str, Any]:
+    """Both loops for `seconds` each (quick: 5 s; figures then not comparable)."""
+    from tqdm import tqdm
+
+    if quick:
+        seconds = 5.0
+    domain = 1 + os.getpid() % 100
+    loops = {}
+    with tqdm(
+        total=seconds * len(LOOPS), desc="bench loop", unit="s", disable=not progress, leave=False
+    ) as bar:
+        for i, robot in enumerate(LOOPS):
+            loops[f"{LOOPS[robot]}hz"] = _measure(robot, seconds, 1 + (domain + i) % 100, bar)
+    return {
+        "benchmark": "loop",
+        "machine": machine_info(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "settings": {
+            "quick": quick,
+            "seconds_per_loop": seconds,
+            "graph": "actor + controller processes (console scripts); this process plays the driver",
+            "transport": "DDS (rmw default) on loopback, ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST",
+            "latency": "command reception at the driver - policy step's observation time",
+            "jitter": "|policy step interval - 1/policy_hz|",
+        },
+        "loops": loops,
+        "goals": GOALS,
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    head = f"{'loop':<16}{'latency p50':>12}{'p99':>8}{'max':>8}{'jitter p50':>12}{'p99':>8}{'max':>8}"
+    lines = [f"{head}{'steps':>7}"]
+    for loop in result["loops"].values():
+        lat, jit = loop["latency_ms"], loop["jitter_ms"]
+        name = f"{loop['robot']} {loop['policy_hz']} Hz"
+        lines.append(
+            f"{name:<16}{lat['p50']:>12}{lat['p99']:>8}{lat['max']:>8}{jit['p50']:>12}{jit['p99']:>8}"
+            f"{jit['max']:>8}{loop['policy_steps']:>7}"
+        )
+    g = result["goals"]
+    lines.append(
+        f"ms; goals: latency p99 <= {g['latency_ms_p99']:g} ms, jitter p99 <= {g['jitter_ms_p99']:g} ms; "
+        f"load average {result['load_average']}"
+    )
+    return "\n".join(lines)

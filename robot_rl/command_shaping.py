@@ -1,0 +1,213 @@
+"""The robot-side command layer between a policy action and a robot driver, and its watchdog.
+
+Pure numpy (the ROS controller node is glue around it, the latency benchmark and tests use it
+directly). A `Shaper` turns a normalized policy action into the physical command the robot's
+real controller takes, with the same limits the twin applies:
+
+- Panda: an equilibrium pose for the 1 kHz Cartesian impedance controller: the reference moves by
+  the policy's delta, stays within `max_reference_lead` of the measured pose and inside the safety
+  box. Hold: the measured pose.
+- Crazyflie: collective thrust and body rates for the firmware's inner loop. Land: zero rates and
+  a thrust below hover, so the vehicle sinks slowly.
+- Racecar: steering angle and speed target with the policy's action-rate limit. Brake: speed 0,
+  steering kept.
+
+`Watchdog` says when the newest command is too old (spec `safety.command_timeout_s`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from robot_rl.config import from_dict
+from robot_rl.controllers.safety import SafetyBox
+from robot_rl.errors import ConfigError
+from robot_rl.spec import Field, RobotSpec
+
+GRIPPER_OPEN_M = 0.08
+GRIPPER_THRESHOLD = 0.5
+
+
+def graph_action_fields(spec: RobotSpec) -> list[Field]:
+    """The action layout the ROS graph's policy uses for a robot.
+
+    The Panda acts without yaw (the twin's default), the Crazyflie in body-rate mode (motor-level
+    policies run on the board itself, see docs/export.md), the car with the spec's layout.
+    """
+    if spec.name == "panda":
+        return [f for f in spec.action if f.name != "ee_delta_yaw"]
+    if spec.name == "crazyflie":
+        return [from_dict(Field, f, source=spec.source) for f in spec.controller["rates_action"]]
+    return list(spec.action)
+
+
+def action_channels(spec: RobotSpec) -> list[str]:
+    """One name per action entry: `field` or `field.i` for multi-entry fields."""
+    out = []
+    for f in graph_action_fields(spec):
+        out += [f.name] if f.size == 1 else [f"{f.name}.{i}" for i in range(f.size)]
+    return out
+
+
+def _physical(field: Field, a: np.ndarray) -> np.ndarray:
+    low = np.asarray(field.low if field.low is not None else [-1.0] * field.size)
+    high = np.asarray(field.high if field.high is not None else [1.0] * field.size)
+    return low + 0.5 * (np.clip(a, -1.0, 1.0) + 1.0) * (high - low)
+
+
+class Shaper:
+    """Action in [-1, 1] -> the driver's command (a dict of physical values)."""
+
+    def __init__(self, spec: RobotSpec):
+        self.spec = spec
+        self.fields = graph_action_fields(spec)
+        self.size = sum(f.size for f in self.fields)
+
+    def split(self, action: Sequence[float]) -> dict[str, np.ndarray]:
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.size != self.size:
+            raise ConfigError(
+                "", "action", f"{self.size} values ({', '.join(action_channels(self.spec))})", a.size
+            )
+        out, i = {}, 0
+        for f in self.fields:
+            out[f.name] = a[i : i + f.size]
+            i += f.size
+        return out
+
+    def measured(self, **state: Any) -> None:
+        """The newest robot state the shaper needs (Panda: pose)."""
+
+    def command(self, action: Sequence[float]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def safe_command(self) -> dict[str, Any]:
+        """Hold / land / brake."""
+        raise NotImplementedError
+
+    def resync(self) -> None:
+        """Forget references built from earlier commands (after a hold or a reset)."""
+
+
+class PandaShaper(Shaper):
+    def __init__(self, spec: RobotSpec):
+        super().__init__(spec)
+        from robot_rl.controllers.impedance import ImpedanceGains
+
+        gains = from_dict(ImpedanceGains, spec.controller, source=spec.source, prefix="controller")
+        self.lead = gains.max_reference_lead
+        self.box = SafetyBox.from_spec(spec.safety)
+        self.ee_pos: np.ndarray | None = None
+        self.ee_quat = np.array([1.0, 0.0, 0.0, 0.0])
+        self.ref_pos: np.ndarray | None = None
+        self.ref_quat = self.ee_quat
+
+    def measured(self, ee_pos: Sequence[float], ee_quat: Sequence[float], **_: Any) -> None:
+        self.ee_pos = np.asarray(ee_pos, dtype=np.float64)
+        self.ee_quat = np.asarray(ee_quat, dtype=np.float64)
+
+    def resync(self) -> None:
+        self.ref_pos = None
+
+    def command(self, action: Sequence[float]) -> dict[str, Any]:
+        parts = self.split(action)
+        if self.ee_pos is None:
+            return {}  # no pose measured yet: nothing safe to command
+        if self.ref_pos is None:
+            self.ref_pos, self.ref_quat = self.box.clip(self.ee_pos), self.ee_quat
+        delta = _physical(self.fields[0], parts["ee_delta_pos"])
+        ref = np.clip(self.ref_pos + delta, self.ee_pos - self.lead, self.ee_pos + self.lead)
+        self.ref_pos = self.box.clip(ref)
+        g = float(parts["gripper"][0])
+        width = 0.0 if g > GRIPPER_THRESHOLD else (GRIPPER_OPEN_M if g < -GRIPPER_THRESHOLD else None)
+        return {"position": self.ref_pos.copy(), "quat": np.asarray(self.ref_quat), "gripper": width}
+
+    def safe_command(self) -> dict[str, Any]:
+        if self.ee_pos is None:
+            return {}
+        self.ref_pos, self.ref_quat = self.box.clip(self.ee_pos), self.ee_quat
+        return {"position": self.ref_pos.copy(), "quat": np.asarray(self.ref_quat), "gripper": None}
+
+
+class CrazyflieShaper(Shaper):
+    def __init__(self, spec: RobotSpec, land_thrust_ratio: float = 0.85):
+        super().__init__(spec)
+        m = spec.model
+        hover = m["mass_kg"] * 9.81 / (4.0 * m["max_thrust_n"])
+        self.land_thrust = land_thrust_ratio * hover
+
+    def command(self, action: Sequence[float]) -> dict[str, Any]:
+        parts = self.split(action)
+        thrust = float(_physical(self.fields[0], parts["collective_thrust"])[0])
+        return {"thrust": thrust, "rates": _physical(self.fields[1], parts["body_rates"])}
+
+    def safe_command(self) -> dict[str, Any]:
+        return {"thrust": self.land_thrust, "rates": np.zeros(3)}
+
+
+class RacecarShaper(Shaper):
+    def __init__(self, spec: RobotSpec):
+        super().__init__(spec)
+        from robot_rl.controllers.ackermann import AckermannConfig
+
+        self.config = from_dict(AckermannConfig, spec.controller, source=spec.source, prefix="controller")
+        self.applied = np.zeros(2)  # the rate-limited action, as the twin's law keeps it
+
+    def _to_command(self) -> dict[str, Any]:
+        from robot_rl.controllers.ackermann import steering_angle, throttle_to_speed
+
+        cfg = self.config
+        return {
+            "steer": steering_angle(float(self.applied[0]), cfg.max_steer_rad),
+            "speed": throttle_to_speed(float(self.applied[1]), cfg.max_speed, cfg.max_reverse_speed),
+        }
+
+    def command(self, action: Sequence[float]) -> dict[str, Any]:
+        from robot_rl.controllers.ackermann import limit_rate
+
+        a = np.concatenate(list(self.split(action).values()))
+        self.applied = limit_rate(a, self.applied, self.config.action_rate_limit)
+        return self._to_command()
+
+    def safe_command(self) -> dict[str, Any]:
+        self.applied = np.array([self.applied[0], 0.0])
+        return self._to_command()
+
+
+def make_shaper(spec: RobotSpec, land_thrust_ratio: float = 0.85) -> Shaper:
+    if spec.name == "panda":
+        return PandaShaper(spec)
+    if spec.name == "crazyflie":
+        return CrazyflieShaper(spec, land_thrust_ratio)
+    if spec.name == "racecar":
+        return RacecarShaper(spec)
+    raise ConfigError(
+        spec.source, "name", "a robot with a command layer: panda, crazyflie, racecar", spec.name
+    )
+
+
+class Watchdog:
+    """Trips when no fresh command arrived within `timeout_s`; re-arms on the next command."""
+
+    def __init__(self, timeout_s: float):
+        self.timeout_s = timeout_s
+        self.last_s: float | None = None
+        self.tripped = True  # nothing commanded yet: the robot holds
+
+    def feed(self, now_s: float) -> bool:
+        """A fresh command; True when this re-arms a tripped watchdog."""
+        self.last_s = now_s
+        was, self.tripped = self.tripped, False
+        return was
+
+    def check(self, now_s: float) -> bool:
+        """True exactly once, when the watchdog trips."""
+        if self.tripped or self.last_s is None:
+            return False
+        if now_s - self.last_s > self.timeout_s:
+            self.tripped = True
+            return True
+        return False

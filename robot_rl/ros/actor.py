@@ -1,0 +1,368 @@
+"""actor: observations from topics, the policy at the spec rate, episodes, resets, transitions.
+
+Every policy step (a timer at the spec's `rates.policy_hz`) builds the observation from the newest
+messages (robot_rl.observations: stale inputs count as missing, and then the actor does not act, so
+the controller's watchdog holds the robot), picks an action (teleop Twist input when fresh,
+flagged as an intervention; else the policy) and publishes it. An episode ends on success or after
+`max_episode_steps`; the actor then calls the reset node and starts the next one. Transitions go to
+the learner through `ActorClient` (parameter `learner`), and episodes to a demonstration folder
+(parameter `demo_dir`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Int32
+from std_srvs.srv import Trigger
+
+from robot_rl.command_shaping import action_channels, graph_action_fields
+from robot_rl.errors import ConfigError
+from robot_rl.observations import InputError, ObservationBuilder
+from robot_rl.ros.common import GraphNode, run, stamp_s, to_stamp
+from robot_rl.rosgraph import (
+    ACTION,
+    EPISODE,
+    RESET_SERVICE,
+    REWARD,
+    SUCCESS,
+    TELEOP,
+    camera_topic,
+    robot_topics,
+)
+from robot_rl.spec import load_robot_spec
+
+
+class Policy:
+    """random | zero | checkpoint (robot_rl.train.load_checkpoint) | learner weights via ActorClient."""
+
+    def __init__(self, kind: str, size: int, seed: int, checkpoint: str = ""):
+        self.kind, self.size = kind, size
+        self.rng = np.random.default_rng(seed)
+        self.agent = None
+        if kind == "checkpoint":
+            from robot_rl.train import load_checkpoint
+
+            if not checkpoint:
+                raise ConfigError(
+                    "actor", "checkpoint", "a run directory or checkpoint.pt with policy: checkpoint", ""
+                )
+            _, self.agent = load_checkpoint(checkpoint)
+        elif kind not in ("random", "zero"):
+            raise ConfigError("actor", "policy", "one of: random, zero, checkpoint", kind)
+
+    def __call__(self, obs: dict[str, np.ndarray], deterministic: bool = True) -> np.ndarray:
+        if self.agent is not None:
+            return np.asarray(self.agent.policy(obs, deterministic=deterministic), np.float32)
+        if self.kind == "zero":
+            return np.zeros(self.size, np.float32)
+        return self.rng.uniform(-1.0, 1.0, self.size).astype(np.float32)
+
+
+class ActorNode(GraphNode):
+    kind = "actor"
+
+    def __init__(self):
+        super().__init__()
+        p = self.p
+        self.robot_name = p["robot"]
+        self.spec = load_robot_spec(self.robot_name)
+        self.topics = robot_topics(self.robot_name)
+        self.channels = action_channels(self.spec)
+        self.action_size = len(self.channels)
+        self.builder = ObservationBuilder(self.spec, p["cameras"])
+        self.last_action = np.zeros(self.action_size, np.float32)
+        self.target = np.asarray(p["target"], np.float64)
+        self.policy = Policy(p["policy"], self.action_size, p["seed"], p["checkpoint"])
+        self.client = self._learner_client() if p["learner"] else None
+        self.demo_writer = None
+        self.episode, self.step_in_episode, self.total_steps = 0, 0, 0
+        self.resetting = False
+        self.prev: tuple[dict[str, np.ndarray], np.ndarray, bool] | None = None
+        self.reward, self.success, self.reward_time = 0.0, False, -math.inf
+        self.teleop: np.ndarray | None = None
+        self.teleop_time = -math.inf
+        self.demo: dict[str, list] = {}
+        self.action_pub = self.pub(ACTION)
+        self.episode_pub = self.pub(EPISODE)
+        self.reset_client = self.create_client(Trigger, RESET_SERVICE)
+        self._subscribe()
+        self.create_timer(1.0 / self.spec.rates.policy_hz, self.step)
+        self.episode_pub.publish(Int32(data=self.episode))
+        self.get_logger().info(
+            f"actor {self.robot_name}: {self.spec.rates.policy_hz} Hz, policy {p['policy']}, "
+            f"action [{', '.join(self.channels)}]"
+        )
+
+    # -- learner ------------------------------------------------------------------------------------
+    def _learner_client(self) -> Any:
+        from robot_rl.agents.sac import SAC, preset
+        from robot_rl.learner import transport_config
+        from robot_rl.train import load_train_config
+        from robot_rl.transport.actor import ActorClient, policy_hash
+        from robot_rl.transport.wire import Hello
+
+        p = self.p
+        if not p["train_config"]:
+            raise ConfigError(
+                "actor", "train_config", "the learner's training config file (with learner)", ""
+            )
+        config = load_train_config(p["train_config"])
+        shapes = {
+            "state": (self.spec.obs_size,),
+            **{c: (self.spec.camera(c).height, self.spec.camera(c).width, 3) for c in p["cameras"]},
+        }
+        agent = SAC(shapes, self.action_size, preset(config.preset, **config.agent))
+        agent.eval()
+        self.policy.agent = agent
+        hello = Hello(actor_id=p["actor_id"], config_hash=policy_hash(config), spec_hash=self.spec.hash)
+        return ActorClient(p["actor_id"], hello, transport_config(config, connect=p["learner"]), agent=agent)
+
+    # -- inputs -------------------------------------------------------------------------------------
+    def _subscribe(self) -> None:
+        t = self.topics
+        if self.robot_name == "panda":
+            self.sub(t["pose"], self.on_pose)
+            self.sub(t["twist"], self.on_twist)
+            self.sub(t["joints"], self.on_joints)
+        else:
+            self.sub(t["odom"], self.on_odom)
+            self.sub(t["imu"], self.on_imu)
+        for cam in self.p["cameras"]:
+            self.create_subscription(Image, camera_topic(cam), lambda m, c=cam: self.on_image(c, m), 1)
+        self.sub(TELEOP, self.on_teleop)
+        if self.p["use_reward_node"]:
+            self.sub(REWARD, self.on_reward)
+            self.sub(SUCCESS, self.on_success)
+
+    def _update(self, name: str, values: Any, stamp: Any, topic: str) -> None:
+        try:
+            self.builder.update(name, values, stamp_s(stamp), source=topic)
+        except InputError as exc:
+            self.get_logger().error(f"{exc}; not acting on it", throttle_duration_sec=1.0)
+
+    def on_pose(self, msg: Any) -> None:
+        p, q = msg.pose.position, msg.pose.orientation
+        quat = [q.x, q.y, q.z, q.w]
+        if q.w < 0:
+            quat = [-v for v in quat]  # the spec's sign convention: w >= 0
+        topic = self.topics["pose"].name
+        self._update("ee_pos", [p.x, p.y, p.z], msg.header.stamp, topic)
+        self._update("ee_quat", quat, msg.header.stamp, topic)
+
+    def on_twist(self, msg: Any) -> None:
+        lin, ang, topic = msg.twist.linear, msg.twist.angular, self.topics["twist"].name
+        self._update("ee_linvel", [lin.x, lin.y, lin.z], msg.header.stamp, topic)
+        self._update("ee_angvel", [ang.x, ang.y, ang.z], msg.header.stamp, topic)
+
+    def on_joints(self, msg: Any) -> None:
+        fingers = [pos for name, pos in zip(msg.name, msg.position) if "finger" in name]
+        if len(fingers) == 2:
+            self._update("gripper_width", [sum(fingers)], msg.header.stamp, self.topics["joints"].name)
+
+    def on_odom(self, msg: Any) -> None:
+        topic, stamp = self.topics["odom"].name, msg.header.stamp
+        p, o, tw = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist
+        if self.robot_name == "crazyflie":
+            from robot_rl.controllers.quadrotor import rotation_from_quaternion
+
+            self._update("pos_error", np.array([p.x, p.y, p.z]) - self.target, stamp, topic)
+            self._update("rot_matrix", rotation_from_quaternion(o.x, o.y, o.z, o.w), stamp, topic)
+            self._update("lin_vel", [tw.linear.x, tw.linear.y, tw.linear.z], stamp, topic)
+        else:
+            self._update("speed", [tw.linear.x], stamp, topic)
+
+    def on_imu(self, msg: Any) -> None:
+        w, topic = msg.angular_velocity, self.topics["imu"].name
+        if self.robot_name == "crazyflie":
+            self._update("body_rates", [w.x, w.y, w.z], msg.header.stamp, topic)
+        else:
+            self._update("yaw_rate", [w.z], msg.header.stamp, topic)
+
+    def on_image(self, camera: str, msg: Image) -> None:
+        try:
+            if msg.encoding != "rgb8":
+                raise InputError(
+                    f"image on {camera_topic(camera)} has encoding {msg.encoding!r}; rgb8 expected"
+                )
+            if len(msg.data) != msg.height * msg.width * 3:
+                raise InputError(
+                    f"image on {camera_topic(camera)} has {len(msg.data)} bytes "
+                    f"for {msg.height}x{msg.width} rgb8"
+                )
+            frame = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
+            self.builder.image(camera, frame, stamp_s(msg.header.stamp), source=camera_topic(camera))
+        except InputError as exc:
+            self.get_logger().error(str(exc), throttle_duration_sec=1.0)
+
+    def on_teleop(self, msg: Any) -> None:
+        v = [msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.x, msg.angular.y, msg.angular.z]
+        if all(math.isfinite(x) for x in v):
+            self.teleop, self.teleop_time = np.asarray(v, np.float32), self.now_s()
+
+    def on_reward(self, msg: Any) -> None:
+        self.reward, self.reward_time = float(msg.data), self.now_s()
+
+    def on_success(self, msg: Any) -> None:
+        self.success = bool(msg.data)
+
+    def teleop_action(self, now: float) -> np.ndarray | None:
+        """Teleop input, when fresh, mapped onto the action layout (Twist linear/angular per robot)."""
+        if self.teleop is None or now - self.teleop_time > self.spec.safety.sensor_max_age_s:
+            return None
+        t, s = self.teleop, self.p["teleop_scale"]
+        a = np.zeros(self.action_size, np.float32)
+        if self.robot_name == "panda":
+            a[:3] = t[:3] * s
+            a[3] = self.last_action[3]  # gripper: keep (angular.x > 0.5 closes, < -0.5 opens)
+            if abs(t[3]) > 0.5:
+                a[3] = np.sign(t[3])
+        elif self.robot_name == "crazyflie":
+            a[0], a[1:4] = t[2] * s, t[3:6] * s
+        else:
+            a[0], a[1] = t[5] * s, t[0] * s  # angular.z steers, linear.x throttles
+        return np.clip(a, -1.0, 1.0)
+
+    # -- the policy step ----------------------------------------------------------------------------
+    def step(self) -> None:
+        if self.client is not None:
+            self.client.poll()
+        now = self.now_s()
+        if self.resetting:
+            if now - self.reset_started > self.p["reset_timeout_s"]:
+                self.get_logger().error(
+                    f"no answer from {RESET_SERVICE} in {self.p['reset_timeout_s']} s; asking again"
+                )
+                self._request_reset()
+            return
+        if "last_action" in self.builder.fields:
+            self.builder.update("last_action", self.last_action, now)
+        obs = self.builder.build(now)
+        if obs is None:
+            self.get_logger().warning(
+                f"not acting: missing inputs {', '.join(self.builder.missing(now))}",
+                throttle_duration_sec=2.0,
+            )
+            return
+        if self.prev is not None:
+            self._record(obs, now)
+            if self.resetting:
+                return
+        if self.client is not None and not self.client.may_act:
+            return
+        teleop = self.teleop_action(now)
+        if teleop is not None:
+            action = teleop
+        elif self.client is not None and self.client.version < 0:
+            action = self.policy.rng.uniform(-1.0, 1.0, self.action_size)  # no weights yet: explore
+        else:
+            action = self.policy(obs, deterministic=self.client is None)
+        action = np.clip(np.nan_to_num(np.asarray(action, np.float32), nan=0.0), -1.0, 1.0)
+        msg = JointState(name=self.channels, position=[float(a) for a in action])
+        msg.header.stamp = to_stamp(now)
+        self.action_pub.publish(msg)
+        self.last_action = action
+        self.prev = (obs, action, teleop is not None)
+        self.step_in_episode += 1
+        self.total_steps += 1
+
+    def _record(self, obs: dict[str, np.ndarray], now: float) -> None:
+        prev_obs, prev_action, intervention = self.prev
+        fresh = now - self.reward_time <= self.spec.safety.sensor_max_age_s
+        reward = self.reward if fresh else 0.0
+        success = self.success and fresh
+        truncated = not success and self.step_in_episode >= self.p["max_episode_steps"]
+        if self.client is not None:
+            self.client.record(prev_obs, prev_action, reward, success, truncated, success, intervention)
+        if self.p["demo_dir"]:
+            for key, value in (("obs", prev_obs), ("action", prev_action), ("reward", reward),
+                               ("success", success), ("intervention", intervention)):  # fmt: skip
+                self.demo.setdefault(key, []).append(value)
+        if success or truncated:
+            self._end_episode(obs, success, truncated)
+
+    def _end_episode(self, final_obs: dict[str, np.ndarray], success: bool, truncated: bool) -> None:
+        if self.client is not None:
+            self.client.end_episode(final_obs, success)
+        if self.p["demo_dir"]:
+            self._write_demo(final_obs, success, truncated)
+        self.get_logger().info(
+            f"episode {self.episode} ended after {self.step_in_episode} steps (success {success}); resetting"
+        )
+        self.prev, self.resetting = None, True
+        self._request_reset()
+
+    def _request_reset(self) -> None:
+        if not self.reset_client.wait_for_service(timeout_sec=0.0):
+            self.get_logger().error(f"reset service {RESET_SERVICE} is not available; waiting for it")
+        self.reset_started = self.now_s()
+        self.reset_future = self.reset_client.call_async(Trigger.Request())
+        self.reset_future.add_done_callback(self._on_reset_done)
+
+    def _on_reset_done(self, future: Any) -> None:
+        if future is not self.reset_future:
+            return  # the answer to a request given up on
+        result = future.result()
+        if result is None or not result.success:
+            self.get_logger().error(f"reset failed: {getattr(result, 'message', 'no answer')}; retrying")
+            self._request_reset()
+            return
+        self.episode += 1
+        self.step_in_episode = 0
+        self.last_action = np.zeros(self.action_size, np.float32)
+        self.success, self.reward_time = False, -math.inf
+        if self.p["episodes"] and self.episode >= self.p["episodes"]:
+            self.get_logger().info(f"{self.episode} episodes done")
+            raise SystemExit(0)
+        self.resetting = False
+        self.episode_pub.publish(Int32(data=self.episode))
+
+    def _write_demo(self, final_obs: dict[str, np.ndarray], success: bool, truncated: bool) -> None:
+        from robot_rl.demos import DemoWriter, Episode
+
+        d, self.demo = self.demo, {}
+        if not d:
+            return
+        if self.demo_writer is None:
+            fields = self.spec.observation
+            self.demo_writer = DemoWriter(
+                self.p["demo_dir"],
+                {
+                    "robot": self.robot_name,
+                    "task": self.p["task"],
+                    "spec_hash": self.spec.hash,
+                    "policy_hz": self.spec.rates.policy_hz,
+                    "observation": [{"name": f.name, "size": f.size, "unit": f.unit} for f in fields],
+                    "action": [
+                        {"name": f.name, "size": f.size, "unit": f.unit}
+                        for f in graph_action_fields(self.spec)
+                    ],
+                    "cameras": list(self.p["cameras"]),
+                    "randomized": False,
+                },
+            )
+        obs = {k: np.stack([o[k] for o in d["obs"]] + [final_obs[k]]) for k in final_obs}
+        n = len(d["action"])
+        self.demo_writer.write(
+            Episode(
+                obs=obs,
+                action=np.stack(d["action"]).astype(np.float32),
+                reward=np.asarray(d["reward"], np.float32),
+                terminated=np.asarray([False] * (n - 1) + [success]),
+                truncated=np.asarray([False] * (n - 1) + [truncated]),
+                success=np.asarray(d["success"], bool),
+                intervention=np.asarray(d["intervention"], bool),
+            )
+        )
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.flush(5.0)
+            self.client.close()
+
+
+def main() -> int:
+    return run(ActorNode)

@@ -1,0 +1,111 @@
+"""What every node shares: QoS profiles, message types by name, parameters, stamps, main()."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from robot_rl.errors import RobotRLError
+from robot_rl.rosgraph import COMMAND, NODE_PARAMS, Topic, check_node_params
+
+#: sensor data: a late sample is worth less than the next one
+SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+#: commands: the newest must arrive, older ones are worthless
+COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)
+#: status: late joiners get the current value
+LATCHED_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+
+
+def msg_type(name: str) -> type:
+    """'geometry_msgs/PoseStamped' -> the message class."""
+    pkg, msg = name.split("/")
+    return getattr(importlib.import_module(f"{pkg}.msg"), msg)
+
+
+def qos_of(topic: Topic) -> QoSProfile:
+    return COMMAND_QOS if topic.qos == COMMAND else SENSOR_QOS
+
+
+def stamp_s(stamp: Any) -> float:
+    return stamp.sec + 1e-9 * stamp.nanosec
+
+
+def to_stamp(t_s: float) -> Any:
+    from builtin_interfaces.msg import Time
+
+    sec = int(t_s)
+    return Time(sec=sec, nanosec=round((t_s - sec) * 1e9) % 1_000_000_000)
+
+
+class GraphNode(Node):
+    """A node whose parameters are NODE_PARAMS[kind]: declared with defaults, unknown keys refused."""
+
+    kind = ""
+
+    def __init__(self, name: str | None = None, context: Any = None):
+        super().__init__(
+            name or self.kind, context=context, automatically_declare_parameters_from_overrides=True
+        )
+        given = {n: p.value for n, p in self._parameters.items()}
+        check_node_params(self.kind, given, source=f"node '{self.get_name()}' parameters")
+        for key, default in NODE_PARAMS[self.kind].items():
+            if not self.has_parameter(key):
+                self.declare_parameter(key, default)
+        self.p = {key: self.get_parameter(key).value for key in NODE_PARAMS[self.kind]}
+        for key in ("cameras",):
+            if key in self.p:
+                self.p[key] = [c for c in (self.p[key] or []) if c]
+
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def pub(self, topic: Topic, qos: QoSProfile | None = None):
+        return self.create_publisher(msg_type(topic.type), topic.name, qos or qos_of(topic))
+
+    def sub(self, topic: Topic, callback: Callable[[Any], None], qos: QoSProfile | None = None):
+        return self.create_subscription(msg_type(topic.type), topic.name, callback, qos or qos_of(topic))
+
+
+def run(node_factory: Callable[[], Node], executor_factory: Callable[[], Any] | None = None) -> int:
+    """init, build, spin until SIGINT/SIGTERM, shut down; a user error is one line and exit 2."""
+    rclpy.init(args=sys.argv)
+    node = None
+    try:
+        node = node_factory()
+        if executor_factory is None:
+            rclpy.spin(node)
+        else:
+            executor = executor_factory()
+            executor.add_node(node)
+            executor.spin()
+    except RobotRLError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    except Exception:
+        time.sleep(0.05)  # a signal's shutdown may still be under way
+        if rclpy.ok():
+            raise
+        # SIGTERM shut the context down under a running callback: a normal stop
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0

@@ -1,0 +1,62 @@
+"""The node graph as a launch description, shared by launch/*.launch.py.
+
+`driver:=twin` starts the twin in place of the robot's driver; `driver:=hardware` expects the
+driver (franka_ros2, crazyswarm2, a car's base driver) to be running. Nothing else changes.
+Imported only by `ros2 launch` (launch and launch_ros come with a ROS 2 install).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: executables (console scripts) of the graph, with the drivers they need
+GRAPH_NODES = ("controller", "actor", "reset", "reward")
+TWIN_NODES = ("twin",)
+HARDWARE_NODES = {"panda": ("camera",), "crazyflie": (), "racecar": ("camera",)}
+#: the robot's own reset service on hardware (the reset controllers serve it)
+HARDWARE_RESET_SERVICE = "/robot_reset/trigger"
+
+
+def generate(robot: str | None = None, driver: str | None = None) -> Any:
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    from launch.substitutions import LaunchConfiguration
+
+    from launch import LaunchDescription
+
+    def nodes(context: Any) -> list:
+        from pathlib import Path
+
+        from ament_index_python.packages import get_package_share_directory
+        from launch_ros.actions import Node
+
+        name = LaunchConfiguration("robot").perform(context)
+        mode = LaunchConfiguration("driver").perform(context)
+        params = str(Path(get_package_share_directory("robot_rl")) / "config" / "ros" / f"{name}.yaml")
+        executables = list(GRAPH_NODES) + list(TWIN_NODES if mode == "twin" else HARDWARE_NODES[name])
+        out = []
+        for exe in executables:
+            overrides = {}
+            if exe == "reset" and mode == "hardware":
+                overrides["robot_reset_service"] = HARDWARE_RESET_SERVICE
+            out.append(
+                Node(
+                    package="robot_rl",
+                    executable=exe,
+                    name=exe,
+                    parameters=[params, overrides] if overrides else [params],
+                    output="screen",
+                )
+            )
+        return out
+
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument(
+                "robot", default_value=robot or "panda", description="panda | crazyflie | racecar"
+            ),
+            DeclareLaunchArgument(
+                "driver", default_value=driver or "hardware", description="hardware | twin"
+            ),
+            OpaqueFunction(function=nodes),
+        ]
+    )

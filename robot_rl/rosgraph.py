@@ -1,0 +1,206 @@
+"""The ROS 2 node graph as data: topics per robot (the drivers' own interfaces) and node parameters.
+
+Pure Python (no rclpy): the nodes in `robot_rl/ros`, the launch files, the parameter-file checks
+and docs/ros.md all read these tables, so a topic name or parameter lives in one place.
+
+State and images travel with sensor-data QoS (best effort, keep last 1: a late sample is worth
+less than the next one); commands with reliable QoS, depth 1 (the newest command must arrive,
+older ones are worthless).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from robot_rl.errors import ConfigError
+
+SENSOR = "sensor"  # best effort, keep last 1
+COMMAND = "command"  # reliable, keep last 1
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    type: str  # "pkg/Msg"
+    qos: str
+    doc: str
+
+
+#: actor -> controller: normalized policy action, one named channel per action entry
+ACTION = Topic(
+    "/robot_rl/action",
+    "sensor_msgs/JointState",
+    COMMAND,
+    "policy action in [-1, 1]; name = action channels, position = values, header.stamp = the "
+    "time the policy step took its observation",
+)
+TELEOP = Topic("/robot_rl/teleop", "geometry_msgs/Twist", SENSOR, "teleop input (SpaceMouse, joystick)")
+REWARD = Topic("/robot_rl/reward", "std_msgs/Float32", SENSOR, "reward of the newest observation")
+SUCCESS = Topic("/robot_rl/success", "std_msgs/Bool", SENSOR, "success of the newest observation")
+EPISODE = Topic("/robot_rl/episode", "std_msgs/Int32", COMMAND, "episode index; published at each start")
+CONTROLLER_STATE = Topic(
+    "/robot_rl/controller/state", "std_msgs/String", COMMAND, "ok | hold (watchdog) | fault (bad state)"
+)
+TWIN_REWARD = Topic("/twin/task_reward", "std_msgs/Float32", SENSOR, "twin only: ground-truth task reward")
+TWIN_SUCCESS = Topic("/twin/task_success", "std_msgs/Bool", SENSOR, "twin only: ground-truth success")
+RESET_SERVICE = "/robot_rl/reset"  # std_srvs/Trigger, served by the reset node, called by the actor
+TWIN_RESET_SERVICE = "/twin/reset"  # std_srvs/Trigger, the twin's (or a robot's) own reset
+RESUME_SERVICE = "/robot_rl/controller/resume"  # std_srvs/Trigger: clear a latched fault
+
+
+#: per robot: state topics a real driver publishes, and the command topic the real controller takes
+ROBOT_TOPICS: dict[str, dict[str, Topic]] = {
+    "panda": {
+        "pose": Topic(
+            "/franka_robot_state_broadcaster/current_pose",
+            "geometry_msgs/PoseStamped",
+            SENSOR,
+            "TCP pose, base frame (ee_pos, ee_quat)",
+        ),
+        "twist": Topic(
+            "/franka_robot_state_broadcaster/current_twist",
+            "geometry_msgs/TwistStamped",
+            SENSOR,
+            "TCP twist, base frame (ee_linvel, ee_angvel)",
+        ),
+        "wrench": Topic(
+            "/franka_robot_state_broadcaster/external_wrench_in_base_frame",
+            "geometry_msgs/WrenchStamped",
+            SENSOR,
+            "estimated external wrench at the TCP, base frame",
+        ),
+        "joints": Topic(
+            "/joint_states", "sensor_msgs/JointState", SENSOR, "7 arm joints + 2 fingers (gripper_width)"
+        ),
+        "command": Topic(
+            "/cartesian_impedance_controller/equilibrium_pose",
+            "geometry_msgs/PoseStamped",
+            COMMAND,
+            "equilibrium pose of the 1 kHz Cartesian impedance controller",
+        ),
+        "gripper": Topic(
+            "/franka_gripper/width_command", "std_msgs/Float64", COMMAND, "gripper width target, m"
+        ),
+    },
+    "crazyflie": {
+        "odom": Topic(
+            "/cf1/odom",
+            "nav_msgs/Odometry",
+            SENSOR,
+            "position and orientation (world), linear velocity (world), body rates",
+        ),
+        "imu": Topic("/cf1/imu", "sensor_msgs/Imu", SENSOR, "gyro (body rates, rad/s)"),
+        "command": Topic(
+            "/cf1/cmd_rates",
+            "geometry_msgs/TwistStamped",
+            COMMAND,
+            "firmware inner-loop setpoint: angular = body rates rad/s, linear.z = collective thrust 0..1",
+        ),
+    },
+    "racecar": {
+        "odom": Topic("/odom", "nav_msgs/Odometry", SENSOR, "wheel odometry: twist.linear.x speed, m/s"),
+        "imu": Topic("/imu", "sensor_msgs/Imu", SENSOR, "gyro: angular_velocity.z yaw rate, rad/s"),
+        "command": Topic(
+            "/cmd_vel",
+            "geometry_msgs/Twist",
+            COMMAND,
+            "linear.x speed target m/s, angular.z steering angle rad (Ackermann Twist convention)",
+        ),
+    },
+}
+
+#: state publication rate of each robot's driver (the twin publishes at the same rate), Hz
+STATE_HZ = {"panda": 100, "crazyflie": 100, "racecar": 50}
+
+
+def robot_topics(robot: str) -> dict[str, Topic]:
+    if robot not in ROBOT_TOPICS:
+        raise ConfigError("", "robot", f"one of: {', '.join(ROBOT_TOPICS)}", robot)
+    return ROBOT_TOPICS[robot]
+
+
+def camera_topic(camera: str) -> str:
+    """sensor_msgs/Image topic of a spec camera (realsense2_camera's naming)."""
+    return f"/camera/{camera}/color/image_raw"
+
+
+def camera_info_topic(camera: str) -> str:
+    return f"/camera/{camera}/color/camera_info"
+
+
+# -- node parameters: name -> default (the type of the default is the parameter's type) ---------
+COMMON = {"robot": "panda"}
+NODE_PARAMS: dict[str, dict[str, Any]] = {
+    "twin": {
+        **COMMON,
+        "task": "reach",
+        "cameras": [""],  # rclpy needs a typed default: [""] means none
+        "state_hz": 0,  # 0: the robot's driver rate (STATE_HZ)
+        "camera_hz": 20,  # above the policy rate: a frame must be younger than sensor_max_age_s
+        "randomize": False,
+        "seed": 0,
+    },
+    "actor": {
+        **COMMON,
+        "task": "reach",
+        "policy": "random",  # random | zero | expert (twin only) | checkpoint
+        "checkpoint": "",
+        "learner": "",  # tcp://host:port of `robot-rl learner`; "" runs without a learner
+        "train_config": "",  # the learner's training config (needed with learner)
+        "actor_id": "ros0",
+        "cameras": [""],
+        "max_episode_steps": 100,
+        "episodes": 0,  # 0: run until stopped
+        "reset_timeout_s": 10.0,
+        "use_reward_node": True,
+        "demo_dir": "",  # record episodes as demonstrations here ("" off)
+        "teleop_scale": 1.0,  # action per unit of Twist input
+        "target": [0.0, 0.0, 1.0],  # crazyflie: hover target (pos_error), m
+        "seed": 0,
+    },
+    "controller": {**COMMON, "watchdog_hz": 200, "land_thrust_ratio": 0.85},
+    "reset": {**COMMON, "robot_reset_service": TWIN_RESET_SERVICE, "timeout_s": 10.0},
+    "reward": {**COMMON, "source": "twin", "camera": ""},
+    "camera": {
+        "name": "front",
+        "robot": "panda",
+        "serial": "",
+        "width": 640,
+        "height": 480,
+        "fps": 30,
+        "crop": [0, 0, 0, 0],  # x, y, w, h in the captured frame; w = 0: no crop
+        "frame_id": "camera_color_optical_frame",
+    },
+}
+
+
+#: parameters rclpy declares on every node
+ROS_BUILTIN_PARAMS = {"use_sim_time", "start_type_description_service"}
+
+
+def check_node_params(node: str, given: dict[str, Any], source: str = "") -> None:
+    """Reject parameters a node does not know (a typo would otherwise silently keep the default)."""
+    if node not in NODE_PARAMS:
+        raise ConfigError(source, "node", f"one of: {', '.join(NODE_PARAMS)}", node)
+    known = NODE_PARAMS[node]
+    for key in given:
+        if key not in known and key not in ROS_BUILTIN_PARAMS and not key.startswith("qos_overrides."):
+            raise ConfigError(
+                source, f"{node}.{key}", f"a parameter of node '{node}': {', '.join(sorted(known))}", key
+            )
+
+
+def check_params_file(path: str) -> list[str]:
+    """Check a `node: ros__parameters:` YAML file; returns the node names it configures."""
+    from robot_rl.config import load_yaml
+
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(path, "", "a mapping of node name -> {ros__parameters: ...}", data)
+    for node, body in data.items():
+        name = str(node).rsplit("/", 1)[-1]
+        if not isinstance(body, dict) or set(body) != {"ros__parameters"}:
+            raise ConfigError(path, str(node), "a mapping with exactly one key, ros__parameters", body)
+        check_node_params(name, body["ros__parameters"] or {}, source=path)
+    return [str(n).rsplit("/", 1)[-1] for n in data]

@@ -1,0 +1,131 @@
+"""What the ROS graph checks without DDS: parameter files, launch files, and the pure layers the
+nodes wrap (observations from stamped inputs, command shaping, watchdog)."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot_rl.command_shaping import Watchdog, action_channels, make_shaper
+from robot_rl.errors import ConfigError
+from robot_rl.observations import InputError, ObservationBuilder
+from robot_rl.rosgraph import NODE_PARAMS, check_params_file
+from robot_rl.spec import load_robot_spec
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _setup_nodes() -> dict[str, str]:
+    tree = ast.parse((REPO / "setup.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "NODES":
+            return ast.literal_eval(node.value)
+    raise AssertionError("setup.py has no NODES")
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "config" / "ros").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_parameter_file_parses_and_its_nodes_accept_every_key(path):
+    nodes = check_params_file(str(path))
+    assert {"twin", "actor", "controller", "reset", "reward"} <= set(nodes)
+
+
+def test_unknown_parameter_is_refused_naming_node_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("controller:\n  ros__parameters:\n    robot: panda\n    watchdog_hzz: 100\n")
+    with pytest.raises(ConfigError, match=r"controller\.watchdog_hzz.*a parameter of node 'controller'"):
+        check_params_file(str(bad))
+    # the node process itself refuses it too: one line, exit 2, no traceback
+    env = {**os.environ, "ROS_DOMAIN_ID": str(1 + (os.getpid() * 7 + 55) % 100)}
+    proc = subprocess.run(
+        [str(BIN / "controller"), "--ros-args", "--params-file", str(bad)],
+        capture_output=True, text=True, timeout=30, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert (
+        proc.stderr.startswith("error: ") and "watchdog_hzz" in proc.stderr and "Traceback" not in proc.stderr
+    )
+
+
+def test_every_launched_executable_is_a_console_script_and_every_robot_has_a_launch_file():
+    from robot_rl.ros import launch_graph
+
+    nodes = _setup_nodes()
+    named = {*launch_graph.GRAPH_NODES, *launch_graph.TWIN_NODES}
+    named |= {n for v in launch_graph.HARDWARE_NODES.values() for n in v}
+    assert named <= set(nodes), named - set(nodes)
+    assert set(nodes) == set(NODE_PARAMS)  # every node's parameters are declared in one table
+    for name, target in nodes.items():
+        assert (BIN / name).exists(), f"console script {name} not installed: pip install -e ."
+        module, func = target.split(":")
+        assert func == "main" and (REPO / (module.replace(".", "/") + ".py")).exists()
+    for robot in launch_graph.HARDWARE_NODES:
+        text = (REPO / "launch" / f"{robot}.launch.py").read_text()
+        assert f'generate(robot="{robot}")' in text
+        assert (REPO / "config" / "ros" / f"{robot}.yaml").exists()
+    assert 'generate(driver="twin")' in (REPO / "launch" / "twin.launch.py").read_text()
+
+
+def test_observation_builder_lays_out_fields_as_the_spec_and_drops_stale_or_bad_inputs():
+    spec = load_robot_spec("racecar")
+    b = ObservationBuilder(spec)
+    b.update("speed", [1.5], 10.0)
+    b.update("yaw_rate", [0.2], 10.0)
+    b.update("last_action", [0.1, -0.3], 10.05)
+    obs = b.build(10.06)
+    np.testing.assert_allclose(obs["state"], [1.5, 0.2, 0.1, -0.3], rtol=1e-6)
+    assert obs["state"].dtype == np.float32
+    late = 10.0 + spec.safety.sensor_max_age_s + 0.01
+    assert b.build(late) is None and b.missing(late)[0].startswith("speed (")
+    with pytest.raises(InputError, match="non-finite value in /odom"):
+        b.update("speed", [float("nan")], 11.0, source="/odom")
+    with pytest.raises(InputError, match="has 2 values, the spec says 1"):
+        b.update("speed", [1.0, 2.0], 11.0)
+    cams = ObservationBuilder(load_robot_spec("panda"), cameras=["wrist"])
+    with pytest.raises(InputError, match=r"64x64x3 uint8.*128x128x3"):
+        cams.image("wrist", np.zeros((64, 64, 3), np.uint8), 1.0)
+
+
+def test_watchdog_trips_once_after_the_timeout_and_rearms():
+    w = Watchdog(0.2)
+    assert w.tripped and not w.check(1.0)  # nothing commanded yet: holding, nothing to report
+    assert w.feed(1.0)  # first command re-arms
+    assert not w.check(1.19) and w.check(1.21) and not w.check(1.5)
+    assert w.feed(1.6) and not w.feed(1.7)
+
+
+def test_panda_reference_stays_in_the_box_and_near_the_arm():
+    spec = load_robot_spec("panda")
+    s = make_shaper(spec)
+    assert action_channels(spec) == ["ee_delta_pos.0", "ee_delta_pos.1", "ee_delta_pos.2", "gripper"]
+    assert s.command([1, 0, 0, 0]) == {}  # no measured pose yet: nothing to command
+    s.measured(ee_pos=[0.74, 0.0, 0.3], ee_quat=[1, 0, 0, 0])
+    for _ in range(20):
+        cmd = s.command([1.0, 0.0, -1.0, 1.0])
+    assert cmd["position"][0] == pytest.approx(spec.safety.box_high[0])  # clipped into the box
+    assert cmd["position"][2] == pytest.approx(0.3 - 0.05)  # within max_reference_lead of the arm
+    assert cmd["gripper"] == 0.0
+    s.measured(ee_pos=[0.5, 0.1, 0.2], ee_quat=[1, 0, 0, 0])
+    np.testing.assert_allclose(s.safe_command()["position"], [0.5, 0.1, 0.2])
+
+
+def test_car_rate_limit_and_brake_and_quadrotor_land():
+    car = make_shaper(load_robot_spec("racecar"))
+    cmd = car.command([1.0, 1.0])
+    assert cmd["steer"] == pytest.approx(0.2 * 0.4) and cmd["speed"] == pytest.approx(0.2 * 3.0)
+    brake = car.safe_command()
+    assert brake["speed"] == 0.0 and brake["steer"] == pytest.approx(cmd["steer"])
+    spec = load_robot_spec("crazyflie")
+    quad = make_shaper(spec)
+    hover = spec.model["mass_kg"] * 9.81 / (4 * spec.model["max_thrust_n"])
+    land = quad.safe_command()
+    assert 0.5 * hover < land["thrust"] < hover and not np.any(land["rates"])
+    full = quad.command([1.0, 1.0, -1.0, 0.0])
+    assert full["thrust"] == pytest.approx(1.0)
+    np.testing.assert_allclose(full["rates"], [6.0, -6.0, 0.0])

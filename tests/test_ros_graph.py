@@ -1,0 +1,358 @@
+"""The ROS 2 node graph with real DDS: each node a separate process started through its console script.
+
+Every test runs on its own ROS_DOMAIN_ID with discovery limited to localhost; the probe (an rclpy
+node in this process) subscribes like any other node would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+
+from robot_rl.ros.common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, msg_type  # noqa: E402
+from robot_rl.rosgraph import ACTION, CONTROLLER_STATE, EPISODE, STATE_HZ, robot_topics  # noqa: E402
+from robot_rl.spec import load_robot_spec  # noqa: E402
+
+BIN = Path(sys.executable).parent
+_domains = itertools.count()
+
+
+@pytest.fixture
+def domain(monkeypatch) -> int:
+    """A ROS domain of this test alone (loopback discovery is set by conftest)."""
+    assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+    d = 1 + (os.getpid() * 7 + next(_domains)) % 100
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(d))
+    return d
+
+
+class Graph:
+    """Node processes of one test; all killed at the end."""
+
+    def __init__(self, tmp: Path):
+        self.tmp, self.procs = tmp, {}
+
+    def start(self, name: str, executable: str, **params) -> subprocess.Popen:
+        args = [str(BIN / executable), "--ros-args", "-r", f"__node:={name}"]
+        for key, value in params.items():
+            args += ["-p", f"{key}:={value}"]
+        log = (self.tmp / f"{name}.log").open("w")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+        self.procs[name] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        return self.procs[name]
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+class Probe:
+    """An rclpy node in the test process recording messages and their publication times per topic.
+
+    Times are the DDS source timestamps (wall clock, s): when the publishing node sent the message,
+    so the probe's own scheduling does not enter the measurements.
+    """
+
+    def __init__(self, domain: int):
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain)
+        self.node = rclpy.create_node("probe", context=self.context)
+        self.times: dict[str, list[float]] = defaultdict(list)
+        self.msgs: dict[str, list] = defaultdict(list)
+        self.lock = threading.Lock()
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        # the executor raises when the context shuts down under it at the end of a test
+        with contextlib.suppress(Exception):
+            self.executor.spin()
+
+    def watch(self, topic: str, type_name: str, qos=SENSOR_QOS, depth: int = 200) -> None:
+        def on_msg(msg, info, topic=topic):
+            with self.lock:
+                self.times[topic].append(info["source_timestamp"] * 1e-9)
+                self.msgs[topic].append(msg)
+
+        # a deep reader queue: a sample is never replaced before this probe takes it
+        deep = rclpy.qos.QoSProfile(depth=depth, reliability=qos.reliability, durability=qos.durability)
+        self.node.create_subscription(msg_type(type_name), topic, on_msg, deep)
+
+    def publisher(self, topic: str, type_name: str, qos=SENSOR_QOS):
+        return self.node.create_publisher(msg_type(type_name), topic, qos)
+
+    def wait(self, predicate, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                if predicate():
+                    return
+            time.sleep(0.01)
+        pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+
+    def last(self, topic: str) -> str:
+        """`data` of the newest message on a std_msgs topic ('' before the first)."""
+        msgs = self.msgs[topic]
+        return msgs[-1].data if msgs else ""
+
+    def wait_log(self, graph: Graph, node: str, text: str, timeout_s: float = 3.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        while text not in graph.log(node) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return graph.log(node)
+
+    def rate(self, topic: str, window_s: float) -> float:
+        """Messages per second published during the next `window_s` (by their source stamps; the
+        extra wait lets this probe take every message of the window, however late it runs)."""
+        start = time.time()
+        time.sleep(window_s + 0.5)
+        with self.lock:
+            n = sum(1 for t in self.times[topic] if start <= t <= start + window_s)
+        return n / window_s
+
+    def first_after(self, topic: str, t0: float, data: str) -> float:
+        """Source time of the first message on a std_msgs topic after t0 with `data`."""
+        with self.lock:
+            return next(t for t, m in zip(self.times[topic], self.msgs[topic]) if t > t0 and m.data == data)
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=1)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+@pytest.fixture
+def graph(tmp_path, domain):
+    g = Graph(tmp_path)
+    probe = Probe(domain)
+    try:
+        yield g, probe
+    finally:
+        probe.close()
+        g.stop()
+
+
+def _watch_robot(probe: Probe, robot: str) -> dict:
+    topics = robot_topics(robot)
+    rate_topic = _state_topic(robot)
+    for t in topics.values():
+        # only the rate topic and the commands need every sample; the rest shows presence
+        depth = 200 if t.name == rate_topic or t.qos == "command" else 1
+        probe.watch(t.name, t.type, COMMAND_QOS if t.qos == "command" else SENSOR_QOS, depth)
+    probe.watch(ACTION.name, ACTION.type, COMMAND_QOS)
+    probe.watch(EPISODE.name, EPISODE.type, COMMAND_QOS)
+    probe.watch(CONTROLLER_STATE.name, CONTROLLER_STATE.type, LATCHED_QOS)
+    return topics
+
+
+def _state_topic(robot: str) -> str:
+    return robot_topics(robot)["pose" if robot == "panda" else "odom"].name
+
+
+def test_panda_graph_rates_commands_episodes_and_watchdog(graph):
+    g, probe = graph
+    topics = _watch_robot(probe, "panda")
+    g.start("twin", "twin", robot="panda")
+    g.start("controller", "controller", robot="panda")
+    g.start("reset", "reset", robot="panda")
+    g.start("reward", "reward", robot="panda")
+    actor = g.start("actor", "actor", robot="panda", max_episode_steps=8, reset_timeout_s=3.0)
+    state, command = topics["pose"].name, topics["command"].name
+
+    probe.wait(lambda: len(probe.times[state]) > 20, 20, f"twin state on {state}")
+    # commands flow through the controller to the driver's topic, an episode ends and a new one starts
+    probe.wait(lambda: len(probe.msgs[command]) >= 5, 15, f"commands on {command}")
+    probe.wait(lambda: any(m.data >= 2 for m in probe.msgs[EPISODE.name]), 15, "episode 2 after two resets")
+    assert "resetting" in g.log("actor")
+    # the driver's topics at the driver's rate, with the whole graph running
+    rate = probe.rate(state, 1.0)
+    assert abs(rate - STATE_HZ["panda"]) <= 0.1 * STATE_HZ["panda"], f"{state} at {rate} Hz"
+    for key in ("twist", "joints", "wrench"):
+        assert probe.times[topics[key].name], f"nothing on {topics[key].name}"
+    # equilibrium poses stay in the safety box
+    spec = load_robot_spec("panda")
+    for m in probe.msgs[command]:
+        p = m.pose.position
+        assert all(
+            lo - 1e-6 <= v <= hi + 1e-6
+            for v, lo, hi in zip((p.x, p.y, p.z), spec.safety.box_low, spec.safety.box_high)
+        )
+
+    # killing the actor: the controller holds within the watchdog timeout + 20 ms
+    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "ok", 5, "controller ok")
+    actor.kill()
+    actor.wait()
+    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "hold", 3, "controller hold")
+    time.sleep(0.3)  # let the probe take every message still queued
+    with probe.lock:
+        last_action = probe.times[ACTION.name][-1]
+    hold_at = probe.first_after(CONTROLLER_STATE.name, last_action, "hold")
+    with probe.lock:
+        hold_cmd = [t for t in probe.times[command] if t > hold_at]
+    delay = hold_at - last_action
+    timeout = spec.safety.command_timeout_s
+    assert timeout - 0.02 <= delay <= timeout + 0.02, f"hold {1000 * delay:.0f} ms after the last action"
+    assert hold_cmd and hold_cmd[0] - last_action <= timeout + 0.02, "no hold pose published"
+    assert "no action for 200 ms: holding pose" in probe.wait_log(g, "controller", "no action")
+
+
+@pytest.mark.parametrize("robot", ["crazyflie", "racecar"])
+def test_land_and_brake_when_the_actor_dies(graph, robot):
+    g, probe = graph
+    topics = _watch_robot(probe, robot)
+    spec = load_robot_spec(robot)
+    task = {"crazyflie": "hover", "racecar": "laps"}[robot]
+    g.start("twin", "twin", robot=robot, task=task)
+    g.start("controller", "controller", robot=robot)
+    actor = g.start("actor", "actor", robot=robot, task=task, max_episode_steps=1000, use_reward_node=False)
+    state, command = _state_topic(robot), topics["command"].name
+    probe.wait(lambda: len(probe.times[state]) > 20, 20, f"twin state on {state}")
+    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "ok", 10, "actions flowing (controller ok)")
+    probe.wait(lambda: len(probe.msgs[command]) >= 5, 10, f"commands on {command}")
+    rate = probe.rate(state, 1.0)
+    assert abs(rate - STATE_HZ[robot]) <= 0.1 * STATE_HZ[robot], f"{state} at {rate} Hz"
+    actor.kill()
+    actor.wait()
+    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "hold", 3, "controller hold")
+    time.sleep(0.3)
+    with probe.lock:
+        last_action = probe.times[ACTION.name][-1]
+    hold_at = probe.first_after(CONTROLLER_STATE.name, last_action, "hold")
+    stopped = hold_at - last_action
+    with probe.lock:
+        after = [(t, m) for t, m in zip(probe.times[command], probe.msgs[command]) if t > hold_at]
+    assert stopped <= spec.safety.command_timeout_s + 0.02, f"stopped {1000 * stopped:.0f} ms after"
+    assert len(after) >= 2, "the safe setpoint is not streamed"
+    for _, m in after:
+        if robot == "racecar":
+            assert m.linear.x == 0.0  # brake
+        else:
+            hover = spec.model["mass_kg"] * 9.81 / (4 * spec.model["max_thrust_n"])
+            assert 0.5 * hover < m.twist.linear.z < hover and m.twist.angular.x == 0.0  # land
+
+
+def test_non_finite_state_stops_the_robot_with_one_line(graph):
+    g, probe = graph
+    topics = _watch_robot(probe, "panda")
+    g.start("twin", "twin", robot="panda")
+    g.start("controller", "controller", robot="panda")
+    g.start("actor", "actor", robot="panda", max_episode_steps=1000, use_reward_node=False)
+    command = topics["command"].name
+    probe.wait(lambda: len(probe.msgs[command]) >= 3, 20, f"commands on {command}")
+    bad = msg_type(topics["pose"].type)()
+    bad.pose.position.x = math.nan
+    bad.pose.orientation.w = 1.0
+    pub = probe.publisher(topics["pose"].name, topics["pose"].type)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and probe.last(CONTROLLER_STATE.name) != "fault":
+        bad.header.stamp = probe.node.get_clock().now().to_msg()  # a fresh sample with a bad value
+        pub.publish(bad)
+        time.sleep(0.05)
+    assert probe.last(CONTROLLER_STATE.name) == "fault"
+    with probe.lock:
+        fault_at = probe.times[CONTROLLER_STATE.name][-1]
+    time.sleep(1.0)  # the actor keeps acting at 10 Hz; none of it may reach the robot
+    with probe.lock:
+        actions = [t for t in probe.times[ACTION.name] if t > fault_at + 0.05]
+        hold = [t for t in probe.times[command] if fault_at - 0.05 <= t <= fault_at]
+        later = [t - fault_at for t in probe.times[command] if t > fault_at + 0.005]
+    assert len(actions) >= 4, f"the actor stopped acting ({len(actions)} actions): {g.log('actor')[-500:]}"
+    # the hold pose (the last finite measured pose) goes out with the fault, and nothing after it
+    assert hold, "no hold pose with the fault"
+    assert not later, f"{len(later)} commands reached the robot after the fault"
+    text = probe.wait_log(g, "controller", "non-finite")
+    lines = [line for line in text.splitlines() if "non-finite" in line]
+    assert len(lines) == 1 and "holding pose" in lines[0] and "current_pose" in lines[0]
+
+
+def test_wrongly_sized_image_is_a_clear_error_not_a_crash(graph):
+    g, probe = graph
+    actor = g.start("actor", "actor", robot="panda", cameras="[wrist]", use_reward_node=False)
+    from sensor_msgs.msg import Image
+
+    pub = probe.node.create_publisher(Image, "/camera/wrist/color/image_raw", 1)
+    msg = Image(height=64, width=64, encoding="rgb8", step=192, data=bytes(64 * 64 * 3))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and "spec wants" not in g.log("actor"):
+        msg.header.stamp = probe.node.get_clock().now().to_msg()
+        pub.publish(msg)
+        time.sleep(0.1)
+    text = g.log("actor")
+    assert "image on /camera/wrist/color/image_raw is 64x64x3 uint8" in text
+    assert "wants 128x128x3 uint8 for camera 'wrist'" in text
+    assert actor.poll() is None and "Traceback" not in text
+
+
+def test_teleop_overrides_the_policy_and_episodes_are_recorded_as_flagged_demos(graph, tmp_path):
+    from geometry_msgs.msg import Twist
+
+    from robot_rl.demos import load_demos, read_metadata
+
+    g, probe = graph
+    _watch_robot(probe, "panda")
+    g.start("twin", "twin", robot="panda")
+    g.start("controller", "controller", robot="panda")
+    g.start("reset", "reset", robot="panda")
+    g.start("reward", "reward", robot="panda")
+    demos = tmp_path / "demos"
+    g.start("actor", "actor", robot="panda", max_episode_steps=5, demo_dir=str(demos), reset_timeout_s=3.0)
+    pub = probe.publisher("/robot_rl/teleop", "geometry_msgs/Twist")
+    teleop = Twist()
+    teleop.linear.x, teleop.linear.z, teleop.angular.x = 0.5, -0.25, 1.0  # +x, down, close the gripper
+    teleop_action = pytest.approx([0.5, 0.0, -0.25, 1.0])
+    target_episode = None  # two whole episodes after teleop took over (discovery takes a moment)
+    deadline = time.monotonic() + 25
+    while time.monotonic() < deadline:
+        pub.publish(teleop)
+        time.sleep(0.02)
+        with probe.lock:
+            episode = probe.msgs[EPISODE.name][-1].data if probe.msgs[EPISODE.name] else 0
+            took_over = any(list(m.position) == teleop_action for m in probe.msgs[ACTION.name])
+        if took_over and target_episode is None:
+            target_episode = episode + 3
+        if target_episode is not None and episode >= target_episode:
+            break
+    assert target_episode is not None and episode >= target_episode, "teleop did not take over for 2 episodes"
+    with probe.lock:
+        actions = [list(m.position) for m in probe.msgs[ACTION.name]]
+    first = next(i for i, a in enumerate(actions) if a == teleop_action)
+    assert all(a == teleop_action for a in actions[first:]), "the policy acted while teleop was fresh"
+    meta = read_metadata(demos)
+    assert meta["robot"] == "panda" and len(meta["episodes"]) >= 3
+    episodes = list(load_demos(demos)[1])
+    for episode in episodes:
+        assert episode.length == 5 and episode.obs["state"].shape == (6, 14)
+        assert episode.truncated[-1] and not episode.terminated.any()
+        # a step is flagged as an intervention exactly when teleop chose its action
+        is_teleop = np.array([list(a) == teleop_action for a in episode.action])
+        np.testing.assert_array_equal(episode.intervention, is_teleop)
+    # the last two episodes ran under teleop (a step may miss it when this loaded process publishes late)
+    assert episodes[-1].intervention.sum() + episodes[-2].intervention.sum() >= 8
