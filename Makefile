@@ -36,7 +36,7 @@ demo: $(STAMP)
 	$(VENV)/bin/robot-rl demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
