@@ -320,8 +320,6 @@ class Learner(Trainer):
     def run(self) -> dict[str, Any]:
         from tqdm import tqdm
 
-        from robot_rl.agents.replay import sample_block
-
         torch, cfg, settings = self.torch, self.config, self.settings
         agent_cfg = self.agent.config
         if self.pretrain_config.method != "none" and not self.pretrained:
@@ -368,18 +366,7 @@ class Learner(Trainer):
                     pass
                 bar.update(self.step - before)
                 if self._updates_due() > 0:
-                    if self.updates == 0:
-                        self._fit_normalizer()
-                    block = sample_block(
-                        self.online,
-                        self.demos,
-                        agent_cfg.utd,
-                        agent_cfg.batch_size,
-                        agent_cfg.demo_fraction,
-                        generator,
-                    )
-                    info_update = self.agent.update(block)
-                    self.updates += agent_cfg.utd
+                    info_update = self.update_block(generator)
                 now = time.monotonic()
                 if self.updates > 0 and now - last_pub >= settings.weights_interval_s:
                     self._publish()

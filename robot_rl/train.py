@@ -198,6 +198,19 @@ class Trainer:
         self.pretrained = True
         return result
 
+    def update_block(self, generator: Any) -> dict[str, Any]:
+        """One UTD block: `utd` critic updates and one actor/temperature update on a block sampled
+        50/50 from demos and online data (the normaliser is fitted before the first)."""
+        from robot_rl.agents.replay import sample_block
+
+        cfg = self.agent.config
+        if self.updates == 0:
+            self._fit_normalizer()
+        block = sample_block(self.online, self.demos, cfg.utd, cfg.batch_size, cfg.demo_fraction, generator)
+        info = self.agent.update(block)
+        self.updates += cfg.utd
+        return info
+
     def _tensorboard(self):
         if not self.config.tensorboard:
             return None
@@ -209,8 +222,6 @@ class Trainer:
 
     def run(self) -> dict[str, Any]:
         from tqdm import tqdm
-
-        from robot_rl.agents.replay import sample_block
 
         torch, cfg = self.torch, self.config
         agent_cfg = self.agent.config
@@ -274,18 +285,7 @@ class Trainer:
                 if self.expert is not None:
                     self.expert.reset()
             if self.step >= cfg.start_steps:
-                if self.updates == 0:
-                    self._fit_normalizer()
-                block = sample_block(
-                    self.online,
-                    self.demos,
-                    agent_cfg.utd,
-                    agent_cfg.batch_size,
-                    agent_cfg.demo_fraction,
-                    generator,
-                )
-                info_update = self.agent.update(block)
-                self.updates += agent_cfg.utd
+                info_update = self.update_block(generator)
                 window_updates += agent_cfg.utd
                 eval_updates += agent_cfg.utd
             bar.update(1)
