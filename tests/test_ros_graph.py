@@ -193,7 +193,7 @@ def test_panda_graph_rates_commands_episodes_and_watchdog(graph):
     probe.wait(lambda: any(m.data >= 2 for m in probe.msgs[EPISODE.name]), 15, "episode 2 after two resets")
     assert "resetting" in g.log("actor")
     # the driver's topics at the driver's rate, with the whole graph running
-    rate = probe.rate(state, 1.0)
+    rate = probe.rate(state, 3.0)  # a 3 s window: a 1 s one swings with the other load on 2 cores
     assert abs(rate - STATE_HZ["panda"]) <= 0.1 * STATE_HZ["panda"], f"{state} at {rate} Hz"
     for key in ("twist", "joints", "wrench"):
         assert probe.times[topics[key].name], f"nothing on {topics[key].name}"
@@ -237,7 +237,7 @@ def test_land_and_brake_when_the_actor_dies(graph, robot):
     probe.wait(lambda: len(probe.times[state]) > 20, 20, f"twin state on {state}")
     probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "ok", 10, "actions flowing (controller ok)")
     probe.wait(lambda: len(probe.msgs[command]) >= 5, 10, f"commands on {command}")
-    rate = probe.rate(state, 1.0)
+    rate = probe.rate(state, 3.0)  # a 3 s window: a 1 s one swings with the other load on 2 cores
     assert abs(rate - STATE_HZ[robot]) <= 0.1 * STATE_HZ[robot], f"{state} at {rate} Hz"
     actor.kill()
     actor.wait()
@@ -267,6 +267,9 @@ def test_non_finite_state_stops_the_robot_with_one_line(graph):
     g.start("actor", "actor", robot="panda", max_episode_steps=1000, use_reward_node=False)
     command = topics["command"].name
     probe.wait(lambda: len(probe.msgs[command]) >= 3, 20, f"commands on {command}")
+    # the actor must be acting on the twin's state before the bad sample (discovery takes a while
+    # on a loaded machine)
+    probe.wait(lambda: len(probe.times[ACTION.name]) >= 3, 30, "the actor acting")
     bad = msg_type(topics["pose"].type)()
     bad.pose.position.x = math.nan
     bad.pose.orientation.w = 1.0
