@@ -368,47 +368,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from robot_rl.benchmarks import experts, learner, sim
+    from robot_rl.benchmarks import run_benchmark
 
-    if args.what == "export":
-        from robot_rl.benchmarks import export as export_bench
-
-        result = export_bench.run(quick=args.quick, progress=not args.json)
-        table = export_bench.table
-    elif args.what == "learner":
-        result = learner.run(quick=args.quick, progress=not args.json)
-        table = learner.table
-    elif args.what == "transport":
-        from robot_rl.benchmarks import transport
-
-        result = transport.run(quick=args.quick, progress=not args.json)
-        table = transport.table
-    elif args.what == "resets":
-        from robot_rl.benchmarks import resets
-
-        result = resets.run(
-            robots=args.robots or None, resets=5 if args.quick else 200, progress=not args.json
-        )
-        table = resets.table
-    elif args.what == "safety":
-        from robot_rl.benchmarks import safety
-
-        steps = 500 if args.quick else 100_000
-        result = safety.run(robots=args.robots or None, steps=steps, progress=not args.json)
-        table = safety.table
-    elif args.what == "loop":
-        from robot_rl.benchmarks import loop
-
-        result = loop.run(quick=args.quick, progress=not args.json)
-        table = loop.table
-    elif args.what == "sim":
-        counts = dict(steps=20, resets=10, frames=3, repeats=1) if args.quick else {}
-        result = sim.run(robots=args.robots or None, progress=not args.json, **counts)
-        table = sim.table
-    else:
-        episodes = 3 if args.quick else args.episodes
-        result = experts.run(robots=args.robots or None, episodes=episodes, progress=not args.json)
-        table = experts.table
+    options = {"quick": args.quick, "robots": args.robots or None, "episodes": args.episodes}
+    result, table = run_benchmark(args.what, options, progress=not args.json)
     print(json.dumps(result) if args.json else table(result))
     return 0
 
@@ -524,15 +487,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the actor's episodes and exploration")
     p.set_defaults(func=cmd_actor)
 
+    from robot_rl.benchmarks import BENCHMARKS
+
     p = sub.add_parser("bench", help="benchmarks that print JSON (figures go to docs/benchmarks.md)")
     p.add_argument(
         "what",
-        choices=["sim", "experts", "learner", "transport", "export", "resets", "safety", "loop"],
-        help="sim: twin speed; experts: scripted-expert success; learner: updates/s vs Stable-Baselines3; "
-        "transport: actor/learner transitions/s and weight latency over loopback; "
-        "export: C policy instructions, flash, RAM and error in QEMU; "
-        "resets: scripted reset success and duration (200 per robot); "
-        "safety: 100,000 adversarial actions per robot through the safety layer",
+        choices=list(BENCHMARKS),
+        help="; ".join(f"{name}: {help_text}" for name, (help_text, _, _) in BENCHMARKS.items()),
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--robots", nargs="*", help="only these robots")
