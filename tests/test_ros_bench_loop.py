@@ -25,8 +25,8 @@ def test_bench_loop_quick_prints_latency_and_jitter_of_both_loops(robot_rl_bin):
     assert set(result["loops"]) == {"10hz", "100hz"}
     for loop in result["loops"].values():
         # 5 s of policy steps at the loop's rate; a step that comes too late is skipped, not run
-        # twice, so a loaded machine loses some (up to a third at 100 Hz on 2 busy cores)
-        assert 0.5 * 5 * loop["policy_hz"] <= loop["policy_steps"] <= 1.05 * 5 * loop["policy_hz"] + 1
+        # twice, so a loaded machine loses some (over half at 100 Hz on 2 busy cores), never adds
+        assert 0.3 * 5 * loop["policy_hz"] <= loop["policy_steps"] <= 1.05 * 5 * loop["policy_hz"] + 1
         lat, jit = loop["latency_ms"], loop["jitter_ms"]
         assert lat["n"] >= 0.8 * loop["policy_steps"]  # every step's command reaches the driver
         assert 0.0 < lat["p50"] <= lat["p99"] < 100.0 and 0.0 <= jit["p50"] <= jit["p99"] < 100.0
