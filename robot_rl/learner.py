@@ -426,13 +426,7 @@ class Learner(Trainer):
             **result,
         }
         row.update({k: float(v) for k, v in info_update.items()})
-        metrics_file.write(json.dumps(row) + "\n")
-        metrics_file.flush()
-        if tb is not None:
-            for key, value in row.items():
-                if key != "step" and value is not None:
-                    tb.add_scalar(key, value, self.step)
-        self.plot()
+        self.write_metrics(row, metrics_file, tb)
         return result
 
     def _write_stats(self, stats_file: Any, tb: Any, prev: dict[str, Any] | None) -> dict[str, Any]:

@@ -211,6 +211,17 @@ class Trainer:
         self.updates += cfg.utd
         return info
 
+    def write_metrics(self, row: dict[str, Any], metrics_file: Any, tb: Any) -> None:
+        """One evaluation row to metrics.jsonl and TensorBoard, then the learning curve."""
+        metrics_file.write(json.dumps(row) + "\n")
+        metrics_file.flush()
+        if tb is not None:
+            for key, value in row.items():
+                if key != "step" and value is not None:
+                    tb.add_scalar(key, value, self.step)
+            tb.flush()
+        self.plot()
+
     def _tensorboard(self):
         if not self.config.tensorboard:
             return None
@@ -314,14 +325,7 @@ class Trainer:
                     **last_eval,
                 }
                 row.update({k: float(v) for k, v in info_update.items()})
-                metrics_file.write(json.dumps(row) + "\n")
-                metrics_file.flush()
-                if tb is not None:
-                    for key, value in row.items():
-                        if key != "step" and value is not None:
-                            tb.add_scalar(key, value, self.step)
-                    tb.flush()
-                self.plot()
+                self.write_metrics(row, metrics_file, tb)
                 eval_start, eval_updates, eval_steps = time.perf_counter(), 0, 0
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                 self.save()
