@@ -1,16 +1,19 @@
-"""Test-wide settings. DDS discovery stays on loopback and each test run gets its own domain,
-set here before anything can import rclpy."""
+"""Test-wide settings. DDS discovery stays on loopback and each test run leases its own domain (no
+other robot_rl process on this machine uses it while the run holds it), set here before anything can
+import rclpy."""
 
 import os
-
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ.setdefault("ROS_DOMAIN_ID", str(10 + os.getpid() % 90))
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import sys
 from pathlib import Path
 
 import pytest
+
+from robot_rl.dds import lease_domain  # no rclpy behind it
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+_RUN_DOMAIN = lease_domain()  # held for the whole run
+os.environ["ROS_DOMAIN_ID"] = str(_RUN_DOMAIN.domain)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -21,3 +24,12 @@ def robot_rl_bin() -> str:
     path = Path(sys.executable).parent / "robot-rl"
     assert path.exists(), f"robot-rl console script missing next to {sys.executable}: pip install -e ."
     return str(path)
+
+
+@pytest.fixture
+def ros_domain(monkeypatch) -> int:
+    """A ROS domain of this test alone, set as ROS_DOMAIN_ID for it and the processes it starts."""
+    assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+    with lease_domain() as lease:
+        monkeypatch.setenv("ROS_DOMAIN_ID", str(lease.domain))
+        yield lease.domain

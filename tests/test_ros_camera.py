@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -48,8 +47,7 @@ def software_camera():
     return device, sensor, queue, inject
 
 
-def test_camera_node_publishes_injected_frames_with_encoding_size_and_stamps(monkeypatch):
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(1 + (os.getpid() * 7 + 97) % 100))
+def test_camera_node_publishes_injected_frames_with_encoding_size_and_stamps(ros_domain):
     _device, sensor, queue, inject = software_camera()
     context = rclpy.Context()
     args = [

@@ -182,13 +182,15 @@ def run(quick: bool = False, progress: bool = True, seconds: float = 60.0) -> di
 
     if quick:
         seconds = 5.0
-    domain = 1 + os.getpid() % 100
+    from robot_rl.dds import lease_domain
+
     loops = {}
     with tqdm(
         total=seconds * len(LOOPS), desc="bench loop", unit="s", disable=not progress, leave=False
     ) as bar:
-        for i, robot in enumerate(LOOPS):
-            loops[f"{LOOPS[robot]}hz"] = _measure(robot, seconds, 1 + (domain + i) % 100, bar)
+        for robot in LOOPS:
+            with lease_domain() as lease:
+                loops[f"{LOOPS[robot]}hz"] = _measure(robot, seconds, lease.domain, bar)
     return {
         "benchmark": "loop",
         "machine": machine_info(),
