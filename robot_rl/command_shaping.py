@@ -7,8 +7,9 @@ real controller takes, with the same limits the twin applies:
 - Panda: an equilibrium pose for the 1 kHz Cartesian impedance controller: the reference moves by
   the policy's delta, stays within `max_reference_lead` of the measured pose and inside the safety
   box. Hold: the measured pose.
-- Crazyflie: collective thrust and body rates for the firmware's inner loop. Land: zero rates and
-  a thrust below hover, so the vehicle sinks slowly.
+- Crazyflie: motor forces for the firmware's controlModeForce (the layout policies are trained
+  with), or collective thrust and body rates for its rate loop (`rates` mode). Land: every motor
+  (or zero rates and the collective thrust) below hover, so the vehicle sinks slowly.
 - Racecar: steering angle and speed target with the policy's action-rate limit. Brake: speed 0,
   steering kept.
 
@@ -31,23 +32,48 @@ GRIPPER_OPEN_M = 0.08
 GRIPPER_THRESHOLD = 0.5
 
 
-def graph_action_fields(spec: RobotSpec) -> list[Field]:
-    """The action layout the ROS graph's policy uses for a robot.
+#: action modes the graph runs per robot; the first is the twin's default, the layout `robot-rl train`
+#: trains policies in (mirrors the twin robots' `action_fields`; tests/test_ros_config.py checks it)
+ACTION_MODES = {"panda": ("default",), "crazyflie": ("force", "rates"), "racecar": ("default",)}
 
-    The Panda acts without yaw (the twin's default), the Crazyflie in body-rate mode (motor-level
-    policies run on the board itself, see docs/export.md), the car with the spec's layout.
+
+def resolve_action_mode(spec: RobotSpec, action_mode: str = "") -> str:
+    """A robot's action mode by name; "" is the default (the layout trained policies output)."""
+    modes = ACTION_MODES.get(spec.name, ("default",))
+    if not action_mode:
+        return modes[0]
+    if action_mode not in modes:
+        expected = f"a {spec.name} action mode: {', '.join(modes)} (or '' for the default)"
+        raise ConfigError("", "action_mode", expected, action_mode)
+    return action_mode
+
+
+def graph_action_fields(spec: RobotSpec, action_mode: str = "") -> list[Field]:
+    """The action layout the ROS graph's policy uses for a robot: the twin robot's `action_fields`
+    in the same mode, by default the layout `robot-rl train` trains (the twin's default options).
+
+    The Panda acts without yaw, the Crazyflie with one normalized force per motor (`force`, the
+    firmware's controlModeForce) or, in `rates` mode, collective thrust and body rates; the car
+    with the spec's layout.
     """
+    mode = resolve_action_mode(spec, action_mode)
     if spec.name == "panda":
         return [f for f in spec.action if f.name != "ee_delta_yaw"]
-    if spec.name == "crazyflie":
+    if spec.name == "crazyflie" and mode == "rates":
         return [from_dict(Field, f, source=spec.source) for f in spec.controller["rates_action"]]
     return list(spec.action)
 
 
-def action_channels(spec: RobotSpec) -> list[str]:
+def twin_robot_options(spec: RobotSpec, action_mode: str = "") -> dict[str, Any] | None:
+    """`robot_options` of `make_twin` that give the twin the graph's action layout."""
+    mode = resolve_action_mode(spec, action_mode)
+    return {"action_mode": mode} if spec.name == "crazyflie" else None
+
+
+def action_channels(spec: RobotSpec, action_mode: str = "") -> list[str]:
     """One name per action entry: `field` or `field.i` for multi-entry fields."""
     out = []
-    for f in graph_action_fields(spec):
+    for f in graph_action_fields(spec, action_mode):
         out += [f.name] if f.size == 1 else [f"{f.name}.{i}" for i in range(f.size)]
     return out
 
@@ -61,17 +87,17 @@ def _physical(field: Field, a: np.ndarray) -> np.ndarray:
 class Shaper:
     """Action in [-1, 1] -> the driver's command (a dict of physical values)."""
 
-    def __init__(self, spec: RobotSpec):
+    def __init__(self, spec: RobotSpec, action_mode: str = ""):
         self.spec = spec
-        self.fields = graph_action_fields(spec)
+        self.action_mode = resolve_action_mode(spec, action_mode)
+        self.fields = graph_action_fields(spec, self.action_mode)
         self.size = sum(f.size for f in self.fields)
+        self.channels = action_channels(spec, self.action_mode)
 
     def split(self, action: Sequence[float]) -> dict[str, np.ndarray]:
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.size != self.size:
-            raise ConfigError(
-                "", "action", f"{self.size} values ({', '.join(action_channels(self.spec))})", a.size
-            )
+            raise ConfigError("", "action", f"{self.size} values ({', '.join(self.channels)})", a.size)
         out, i = {}, 0
         for f in self.fields:
             out[f.name] = a[i : i + f.size]
@@ -93,8 +119,8 @@ class Shaper:
 
 
 class PandaShaper(Shaper):
-    def __init__(self, spec: RobotSpec):
-        super().__init__(spec)
+    def __init__(self, spec: RobotSpec, action_mode: str = ""):
+        super().__init__(spec, action_mode)
         from robot_rl.controllers.impedance import ImpedanceGains
 
         gains = from_dict(ImpedanceGains, spec.controller, source=spec.source, prefix="controller")
@@ -133,24 +159,31 @@ class PandaShaper(Shaper):
 
 
 class CrazyflieShaper(Shaper):
-    def __init__(self, spec: RobotSpec, land_thrust_ratio: float = 0.85):
-        super().__init__(spec)
+    """`force`: one normalized force per motor (0..1 of max_thrust_n, M1..M4) for the firmware's
+    controlModeForce; `rates`: collective thrust and body rates for its rate loop."""
+
+    def __init__(self, spec: RobotSpec, land_thrust_ratio: float = 0.85, action_mode: str = ""):
+        super().__init__(spec, action_mode)
         m = spec.model
         hover = m["mass_kg"] * 9.81 / (4.0 * m["max_thrust_n"])
-        self.land_thrust = land_thrust_ratio * hover
+        self.land_thrust = land_thrust_ratio * hover  # per motor, and collective: the same fraction
 
     def command(self, action: Sequence[float]) -> dict[str, Any]:
         parts = self.split(action)
+        if self.action_mode == "force":
+            return {"forces": _physical(self.fields[0], parts["motor_forces"])}
         thrust = float(_physical(self.fields[0], parts["collective_thrust"])[0])
         return {"thrust": thrust, "rates": _physical(self.fields[1], parts["body_rates"])}
 
     def safe_command(self) -> dict[str, Any]:
+        if self.action_mode == "force":
+            return {"forces": np.full(4, self.land_thrust)}
         return {"thrust": self.land_thrust, "rates": np.zeros(3)}
 
 
 class RacecarShaper(Shaper):
-    def __init__(self, spec: RobotSpec):
-        super().__init__(spec)
+    def __init__(self, spec: RobotSpec, action_mode: str = ""):
+        super().__init__(spec, action_mode)
         from robot_rl.controllers.ackermann import AckermannConfig
 
         self.config = from_dict(AckermannConfig, spec.controller, source=spec.source, prefix="controller")
@@ -177,13 +210,13 @@ class RacecarShaper(Shaper):
         return self._to_command()
 
 
-def make_shaper(spec: RobotSpec, land_thrust_ratio: float = 0.85) -> Shaper:
+def make_shaper(spec: RobotSpec, land_thrust_ratio: float = 0.85, action_mode: str = "") -> Shaper:
     if spec.name == "panda":
-        return PandaShaper(spec)
+        return PandaShaper(spec, action_mode)
     if spec.name == "crazyflie":
-        return CrazyflieShaper(spec, land_thrust_ratio)
+        return CrazyflieShaper(spec, land_thrust_ratio, action_mode)
     if spec.name == "racecar":
-        return RacecarShaper(spec)
+        return RacecarShaper(spec, action_mode)
     raise ConfigError(
         spec.source, "name", "a robot with a command layer: panda, crazyflie, racecar", spec.name
     )

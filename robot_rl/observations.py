@@ -33,16 +33,42 @@ class ObservationBuilder:
     """Latest value and stamp of every state field and camera; builds observations from them.
 
     Fields the robot's driver does not publish (e.g. `last_action`, the Crazyflie's `pos_error`
-    target) are set by the caller with `update` like any other, stamped when set.
+    target) are set by the caller with `update` like any other, stamped when set. `task_fields`
+    ((name, size) pairs, the task's observation) follow the robot's fields in the state vector, as
+    in the twin; they may have their own age limit `task_max_age_s` (a perception node or a goal
+    publisher may run slower than the robot's driver).
     """
 
-    def __init__(self, spec: RobotSpec, cameras: Sequence[str] = (), max_age_s: float | None = None):
+    def __init__(
+        self,
+        spec: RobotSpec,
+        cameras: Sequence[str] = (),
+        max_age_s: float | None = None,
+        task_fields: Sequence[tuple[str, int]] = (),
+        task_max_age_s: float | None = None,
+    ):
         self.spec = spec
         self.max_age_s = spec.safety.sensor_max_age_s if max_age_s is None else max_age_s
         self.fields = {f.name: f.size for f in spec.observation}
+        for name, size in task_fields:
+            if name in self.fields:
+                raise InputError(f"task field '{name}' is also a {spec.name} state field")
+            self.fields[name] = int(size)
+        task_age = task_max_age_s or self.max_age_s
+        task_names = {name for name, _ in task_fields}
+        self.max_ages = {name: task_age if name in task_names else self.max_age_s for name in self.fields}
         self.cameras = {name: spec.camera(name) for name in cameras}
         self._values: dict[str, np.ndarray] = {}
         self._stamps: dict[str, float] = {}
+        self._since = -np.inf
+
+    @property
+    def state_size(self) -> int:
+        return sum(self.fields.values())
+
+    def restart(self, since_s: float) -> None:
+        """Count inputs stamped before `since_s` as missing (a reset: they show the old episode)."""
+        self._since = float(since_s)
 
     def update(
         self, name: str, values: Sequence[float] | np.ndarray, stamp_s: float, source: str = ""
@@ -74,13 +100,16 @@ class ObservationBuilder:
         self._stamps[camera] = float(stamp_s)
 
     def missing(self, now_s: float) -> list[str]:
-        """Inputs with no value or older than max_age_s at `now_s` (sorted, with their age)."""
+        """Inputs with no value, none since `restart`, or older than their age limit at `now_s` (in
+        observation order, each as `name (why)`)."""
         out = []
         for name in [*self.fields, *self.cameras]:
             stamp = self._stamps.get(name)
             if stamp is None:
                 out.append(f"{name} (never received)")
-            elif now_s - stamp > self.max_age_s:
+            elif stamp < self._since:
+                out.append(f"{name} (none since the reset)")
+            elif now_s - stamp > self.max_ages.get(name, self.max_age_s):
                 out.append(f"{name} ({1000 * (now_s - stamp):.0f} ms old)")
         return out
 

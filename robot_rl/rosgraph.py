@@ -1,9 +1,10 @@
-"""The ROS 2 node graph as data: topics per robot (the drivers' own interfaces) and node parameters.
+"""The ROS 2 node graph as data: topics per robot (the drivers' own interfaces), the task-observation
+topics per task, and node parameters.
 
 Pure Python (no rclpy): the nodes in `robot_rl/ros`, the launch files, the parameter-file checks
 and docs/ros.md all read these tables, so a topic name or parameter lives in one place.
 
-State and images travel with sensor-data QoS (best effort, keep last 1: a late sample is worth
+State, task inputs and images travel with sensor-data QoS (best effort, keep last 1: a late sample is worth
 less than the next one); commands with reliable QoS, depth 1 (the newest command must arrive,
 older ones are worthless).
 """
@@ -92,10 +93,10 @@ ROBOT_TOPICS: dict[str, dict[str, Topic]] = {
         ),
         "imu": Topic("/cf1/imu", "sensor_msgs/Imu", SENSOR, "gyro (body rates, rad/s)"),
         "command": Topic(
-            "/cf1/cmd_rates",
-            "geometry_msgs/TwistStamped",
+            "/cf1/cmd_motors",
+            "sensor_msgs/JointState",
             COMMAND,
-            "firmware inner-loop setpoint: angular = body rates rad/s, linear.z = collective thrust 0..1",
+            "firmware controlModeForce setpoint: name m1..m4, effort = motor force / max_thrust_n (0..1)",
         ),
     },
     "racecar": {
@@ -113,11 +114,114 @@ ROBOT_TOPICS: dict[str, dict[str, Topic]] = {
 #: state publication rate of each robot's driver (the twin publishes at the same rate), Hz
 STATE_HZ = {"panda": 100, "crazyflie": 100, "racecar": 50}
 
+#: command topics of action modes other than the robot's default (robot_rl.command_shaping.ACTION_MODES)
+MODE_COMMANDS: dict[tuple[str, str], Topic] = {
+    ("crazyflie", "rates"): Topic(
+        "/cf1/cmd_rates",
+        "geometry_msgs/TwistStamped",
+        COMMAND,
+        "firmware inner-loop setpoint: angular = body rates rad/s, linear.z = collective thrust 0..1",
+    ),
+}
 
-def robot_topics(robot: str) -> dict[str, Topic]:
+
+def robot_topics(robot: str, action_mode: str = "") -> dict[str, Topic]:
+    """The robot driver's topics; `command` is the one of `action_mode` ("": the default layout)."""
     if robot not in ROBOT_TOPICS:
         raise ConfigError("", "robot", f"one of: {', '.join(ROBOT_TOPICS)}", robot)
-    return ROBOT_TOPICS[robot]
+    topics = ROBOT_TOPICS[robot]
+    if action_mode and (robot, action_mode) in MODE_COMMANDS:
+        topics = {**topics, "command": MODE_COMMANDS[robot, action_mode]}
+    return topics
+
+
+# -- task observations -------------------------------------------------------------------------
+# A task appends fields to the robot's state (sim Task.observation): the reach goal, the cube's
+# pose, the course ahead of the car. On hardware a perception node or a fixed-goal publisher
+# provides them; the twin publishes them from its task at the state rate. One stamped standard
+# message per topic, so the actor checks their age like any sensor input.
+
+
+@dataclass(frozen=True)
+class TaskInput:
+    """A task-observation topic and the task fields it carries, in observation order."""
+
+    topic: Topic
+    fields: tuple[tuple[str, int], ...]  # (field name, size)
+    #: how values sit in the message: point (x y z), pose (position x y z + orientation x y z w),
+    #: vector (x y z), track_pose (position.y = lateral offset, yaw = heading error),
+    #: polygon (points' x y), scan (ranges)
+    layout: str
+
+
+def _task_topic(name: str, type_: str, doc: str) -> Topic:
+    return Topic(f"/robot_rl/task/{name}", type_, SENSOR, doc)
+
+
+GOAL_POS = _task_topic("goal_pos", "geometry_msgs/PointStamped", "reach goal point, base frame (goal_pos)")
+CUBE_POSE = _task_topic(
+    "cube_pose", "geometry_msgs/PoseStamped", "cube centre and orientation, base frame (cube_pos, cube_quat)"
+)
+TARGET_POS = _task_topic(
+    "target_pos", "geometry_msgs/PointStamped", "target bin centre on the table, base frame (target_pos)"
+)
+PEG_POSE = _task_topic(
+    "peg_pose",
+    "geometry_msgs/PoseStamped",
+    "centre of the peg's bottom face and peg orientation, base frame (peg_pos, peg_quat)",
+)
+HOLE_POS = _task_topic("hole_pos", "geometry_msgs/PointStamped", "centre of the hole's opening (hole_pos)")
+TARGET_VEL = _task_topic(
+    "target_vel", "geometry_msgs/Vector3Stamped", "velocity of the moving target, world frame (target_vel)"
+)
+TRACK_POSE = _task_topic(
+    "track_pose",
+    "geometry_msgs/PoseStamped",
+    "car pose relative to the nearest centreline point: position.y = lateral_offset (left +), "
+    "yaw = heading_error",
+)
+CHECKPOINTS = _task_topic(
+    "checkpoints", "geometry_msgs/PolygonStamped", "next course checkpoints (x, y), car frame (checkpoints)"
+)
+WALL_SCAN = _task_topic(
+    "wall_scan", "sensor_msgs/LaserScan", "ray distances to the walls, car frame (wall_distances)"
+)
+
+#: robot -> task -> the topics its task observation comes from (tests check them against the twin)
+TASK_INPUTS: dict[str, dict[str, tuple[TaskInput, ...]]] = {
+    "panda": {
+        "reach": (TaskInput(GOAL_POS, (("goal_pos", 3),), "point"),),
+        "pick_cube": (TaskInput(CUBE_POSE, (("cube_pos", 3), ("cube_quat", 4)), "pose"),),
+        "pick_place": (
+            TaskInput(CUBE_POSE, (("cube_pos", 3), ("cube_quat", 4)), "pose"),
+            TaskInput(TARGET_POS, (("target_pos", 3),), "point"),
+        ),
+        "peg_insert": (
+            TaskInput(PEG_POSE, (("peg_pos", 3), ("peg_quat", 4)), "pose"),
+            TaskInput(HOLE_POS, (("hole_pos", 3),), "point"),
+        ),
+    },
+    "crazyflie": {"hover": (), "waypoints": (TaskInput(TARGET_VEL, (("target_vel", 3),), "vector"),)},
+    "racecar": {
+        "laps": (
+            TaskInput(TRACK_POSE, (("heading_error", 1), ("lateral_offset", 1)), "track_pose"),
+            TaskInput(CHECKPOINTS, (("checkpoints", 4),), "polygon"),
+            TaskInput(WALL_SCAN, (("wall_distances", 5),), "scan"),
+        )
+    },
+}
+#: wall_scan ray directions, car frame, rad (left positive): -60..60 deg in 30 deg steps
+WALL_SCAN_ANGLES = (-1.0471975511965976, 1.0471975511965976, 0.5235987755982988)  # min, max, increment
+
+
+def task_inputs(robot: str, task: str) -> tuple[TaskInput, ...]:
+    """The task-observation topics of a robot's task (empty when the task adds no observation)."""
+    tasks = TASK_INPUTS.get(robot)
+    if tasks is None:
+        raise ConfigError("", "robot", f"one of: {', '.join(TASK_INPUTS)}", robot)
+    if task not in tasks:
+        raise ConfigError("", "task", f"a {robot} task: {', '.join(tasks)}", task)
+    return tasks[task]
 
 
 def camera_topic(camera: str) -> str:
@@ -139,11 +243,14 @@ NODE_PARAMS: dict[str, dict[str, Any]] = {
         "state_hz": 0,  # 0: the robot's driver rate (STATE_HZ)
         "camera_hz": 20,  # above the policy rate: a frame must be younger than sensor_max_age_s
         "randomize": False,
+        "action_mode": "",  # "": the layout policies are trained with; crazyflie: force | rates
         "seed": 0,
     },
     "actor": {
         **COMMON,
         "task": "reach",
+        "action_mode": "",
+        "task_max_age_s": 0.0,  # task inputs older than this count as missing; 0: safety.sensor_max_age_s
         "policy": "random",  # random | zero | expert (twin only) | checkpoint
         "checkpoint": "",
         "learner": "",  # tcp://host:port of `robot-rl learner`; "" runs without a learner
@@ -159,7 +266,7 @@ NODE_PARAMS: dict[str, dict[str, Any]] = {
         "target": [0.0, 0.0, 1.0],  # crazyflie: hover target (pos_error), m
         "seed": 0,
     },
-    "controller": {**COMMON, "watchdog_hz": 200, "land_thrust_ratio": 0.85},
+    "controller": {**COMMON, "action_mode": "", "watchdog_hz": 200, "land_thrust_ratio": 0.85},
     "reset": {**COMMON, "robot_reset_service": TWIN_RESET_SERVICE, "timeout_s": 10.0},
     "reward": {**COMMON, "source": "twin", "camera": ""},
     "camera": {

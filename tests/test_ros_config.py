@@ -11,10 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot_rl.command_shaping import Watchdog, action_channels, make_shaper
+from robot_rl.command_shaping import (
+    ACTION_MODES,
+    Watchdog,
+    action_channels,
+    graph_action_fields,
+    make_shaper,
+    twin_robot_options,
+)
 from robot_rl.errors import ConfigError
 from robot_rl.observations import InputError, ObservationBuilder
-from robot_rl.rosgraph import NODE_PARAMS, check_params_file
+from robot_rl.rosgraph import NODE_PARAMS, TASK_INPUTS, check_params_file, task_inputs
 from robot_rl.spec import load_robot_spec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -120,10 +127,98 @@ def test_car_rate_limit_and_brake_and_quadrotor_land():
     brake = car.safe_command()
     assert brake["speed"] == 0.0 and brake["steer"] == pytest.approx(cmd["steer"])
     spec = load_robot_spec("crazyflie")
-    quad = make_shaper(spec)
+    quad = make_shaper(spec, action_mode="rates")
     hover = spec.model["mass_kg"] * 9.81 / (4 * spec.model["max_thrust_n"])
     land = quad.safe_command()
     assert 0.5 * hover < land["thrust"] < hover and not np.any(land["rates"])
     full = quad.command([1.0, 1.0, -1.0, 0.0])
     assert full["thrust"] == pytest.approx(1.0)
     np.testing.assert_allclose(full["rates"], [6.0, -6.0, 0.0])
+
+
+@pytest.mark.parametrize("robot", ["panda", "crazyflie", "racecar"])
+def test_graph_action_layout_is_the_twin_envs_in_every_mode(robot):
+    """The graph acts in the layout the twin (and so `robot-rl train`) uses: by default the twin's
+    default options, and in every other mode the twin built with that mode."""
+    from robot_rl.sim import make_twin
+
+    spec = load_robot_spec(robot)
+    for mode in ["", *ACTION_MODES[robot][1:]]:
+        env = make_twin(robot, next(iter(TASK_INPUTS[robot])), robot_options=twin_robot_options(spec, mode))
+        try:
+            twin = [(f.name, f.size) for f in env.unwrapped.action_layout]
+            if not mode:  # the default is what training builds: no robot options at all
+                default = make_twin(robot, next(iter(TASK_INPUTS[robot])))
+                assert [(f.name, f.size) for f in default.unwrapped.action_layout] == twin
+                default.close()
+            assert [(f.name, f.size) for f in graph_action_fields(spec, mode)] == twin
+            assert len(action_channels(spec, mode)) == env.action_space.shape[0]
+        finally:
+            env.close()
+    with pytest.raises(ConfigError, match="action_mode"):
+        graph_action_fields(spec, "attitude")
+
+
+@pytest.mark.parametrize("robot", ["panda", "crazyflie", "racecar"])
+def test_task_topics_carry_every_task_observation_of_the_twin(robot):
+    """Every twin task's observation fields come from task topics, in the twin's order, and a
+    message filled from the twin's values reads back as the same values."""
+    from robot_rl.ros import task_messages
+    from robot_rl.ros.common import msg_type
+    from robot_rl.sim import make_twin
+    from robot_rl.sim.factory import tasks_of
+
+    assert set(TASK_INPUTS[robot]) == set(tasks_of(robot))
+    for task in tasks_of(robot):
+        env = make_twin(robot, task)
+        try:
+            env.reset(seed=5)
+            twin = env.unwrapped.task
+            carried = [f for inp in task_inputs(robot, task) for f in inp.fields]
+            assert carried == [(f.name, f.size) for f in twin.observation], f"{robot}/{task}"
+            values, i = twin.observe(), 0
+            for inp in task_inputs(robot, task):
+                n = sum(size for _, size in inp.fields)
+                msg = task_messages.fill(inp, msg_type(inp.topic.type)(), values[i : i + n], range_max=4.0)
+                back = np.concatenate([np.asarray(v) for v in task_messages.read(inp, msg).values()])
+                np.testing.assert_allclose(back, values[i : i + n], atol=1e-6, err_msg=inp.topic.name)
+                i += n
+        finally:
+            env.close()
+    with pytest.raises(ConfigError, match="task"):
+        task_inputs(robot, "juggle")
+    if robot == "racecar":  # the scan's beam angles are the twin's rays
+        from robot_rl.rosgraph import WALL_SCAN_ANGLES
+        from robot_rl.sim.racecar.tasks import RAY_ANGLES_DEG
+
+        lo, hi, step = np.degrees(WALL_SCAN_ANGLES)
+        np.testing.assert_allclose(np.arange(lo, hi + 0.5 * step, step), RAY_ANGLES_DEG, atol=1e-9)
+
+
+def test_task_inputs_follow_the_state_and_have_their_own_age_limit_and_a_reset_clears_them():
+    spec = load_robot_spec("racecar")
+    b = ObservationBuilder(spec, task_fields=[("goal", 2)], task_max_age_s=1.0)
+    for name, values in (("speed", [1.0]), ("yaw_rate", [0.0]), ("last_action", [0.0, 0.0])):
+        b.update(name, values, 10.0)
+    assert b.build(10.0) is None and b.missing(10.0) == ["goal (never received)"]
+    b.update("goal", [3.0, 4.0], 9.5)  # a slow goal publisher: older than the state's limit, fine
+    np.testing.assert_allclose(b.build(10.05)["state"], [1.0, 0.0, 0.0, 0.0, 3.0, 4.0])
+    assert b.state_size == 6
+    assert not any(m.startswith("goal") for m in b.missing(10.4))  # 0.9 s old: within its 1 s
+    assert "goal (1100 ms old)" in b.missing(10.6)
+    b.restart(10.1)  # a reset: everything stamped before it shows the old episode
+    assert b.build(10.1) is None and "goal (none since the reset)" in b.missing(10.1)
+    with pytest.raises(InputError, match="also a racecar state field"):
+        ObservationBuilder(spec, task_fields=[("speed", 1)])
+
+
+def test_quadrotor_lands_in_motor_force_mode_and_refuses_other_modes_of_other_robots():
+    spec = load_robot_spec("crazyflie")
+    quad = make_shaper(spec)
+    hover = spec.model["mass_kg"] * 9.81 / (4 * spec.model["max_thrust_n"])
+    assert quad.channels == [f"motor_forces.{i}" for i in range(4)]
+    np.testing.assert_allclose(quad.command([-1.0, 0.0, 1.0, 0.5])["forces"], [0.0, 0.5, 1.0, 0.75])
+    land = quad.safe_command()["forces"]
+    assert len(set(land)) == 1 and 0.5 * hover < land[0] < hover
+    with pytest.raises(ConfigError, match="action_mode"):
+        make_shaper(load_robot_spec("racecar"), action_mode="rates")

@@ -149,8 +149,8 @@ def graph(tmp_path, ros_domain):
         g.stop()
 
 
-def _watch_robot(probe: Probe, robot: str) -> dict:
-    topics = robot_topics(robot)
+def _watch_robot(probe: Probe, robot: str, action_mode: str = "") -> dict:
+    topics = robot_topics(robot, action_mode)
     rate_topic = _state_topic(robot)
     for t in topics.values():
         # only the rate topic and the commands need every sample; the rest shows presence
@@ -216,15 +216,18 @@ def test_panda_graph_rates_commands_episodes_and_watchdog(graph):
     assert "no action for 200 ms: holding pose" in probe.wait_log(g, "controller", "no action")
 
 
-@pytest.mark.parametrize("robot", ["crazyflie", "racecar"])
-def test_land_and_brake_when_the_actor_dies(graph, robot):
+@pytest.mark.parametrize(("robot", "mode"), [("crazyflie", ""), ("crazyflie", "rates"), ("racecar", "")])
+def test_land_and_brake_when_the_actor_dies(graph, robot, mode):
     g, probe = graph
-    topics = _watch_robot(probe, robot)
+    topics = _watch_robot(probe, robot, mode)
     spec = load_robot_spec(robot)
     task = {"crazyflie": "hover", "racecar": "laps"}[robot]
-    g.start("twin", "twin", robot=robot, task=task)
-    g.start("controller", "controller", robot=robot)
-    actor = g.start("actor", "actor", robot=robot, task=task, max_episode_steps=1000, use_reward_node=False)
+    layout = {"action_mode": mode} if mode else {}  # "": the default (Crazyflie motor forces)
+    g.start("twin", "twin", robot=robot, task=task, **layout)
+    g.start("controller", "controller", robot=robot, **layout)
+    actor = g.start(
+        "actor", "actor", robot=robot, task=task, max_episode_steps=1000, use_reward_node=False, **layout
+    )
     state, command = _state_topic(robot), topics["command"].name
     probe.wait(lambda: len(probe.times[state]) > 20, 20, f"twin state on {state}")
     probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "ok", 10, "actions flowing (controller ok)")
@@ -243,12 +246,15 @@ def test_land_and_brake_when_the_actor_dies(graph, robot):
         after = [(t, m) for t, m in zip(probe.times[command], probe.msgs[command]) if t > hold_at]
     assert stopped <= spec.safety.command_timeout_s + 0.02, f"stopped {1000 * stopped:.0f} ms after"
     assert len(after) >= 2, "the safe setpoint is not streamed"
+    if robot == "crazyflie":
+        hover = spec.model["mass_kg"] * 9.81 / (4 * spec.model["max_thrust_n"])
     for _, m in after:
         if robot == "racecar":
             assert m.linear.x == 0.0  # brake
-        else:
-            hover = spec.model["mass_kg"] * 9.81 / (4 * spec.model["max_thrust_n"])
+        elif mode == "rates":
             assert 0.5 * hover < m.twist.linear.z < hover and m.twist.angular.x == 0.0  # land
+        else:  # land: every motor the same force, below hover
+            assert len(set(m.effort)) == 1 and 0.5 * hover < m.effort[0] < hover
 
 
 def test_non_finite_state_stops_the_robot_with_one_line(graph):
@@ -346,7 +352,8 @@ def test_teleop_overrides_the_policy_and_episodes_are_recorded_as_flagged_demos(
     meta = read_metadata(demos)
     assert meta["robot"] == "panda" and len(meta["episodes"]) >= 3
     for episode in episodes:
-        assert episode.length == 5 and episode.obs["state"].shape == (6, 14)
+        # the twin's reach layout: 14 robot state entries, then the goal from its task topic
+        assert episode.length == 5 and episode.obs["state"].shape == (6, 17)
         assert episode.truncated[-1] and not episode.terminated.any()
         # a step is flagged as an intervention exactly when teleop chose its action
         is_teleop = np.array([list(a) == teleop_action for a in episode.action])

@@ -2,8 +2,9 @@
 
 The actor and controller nodes run as their own processes (console scripts), exactly as deployed;
 this process plays the robot's driver: it publishes the driver's state topics at the driver rate
-and receives the driver command. Two loops: the Panda graph (policy at 10 Hz, equilibrium pose
-out) and the Crazyflie graph (100 Hz, thrust and body rates out).
+(and the reach task's goal, as a fixed-goal publisher does) and receives the driver command. Two
+loops: the Panda graph (policy at 10 Hz, equilibrium pose out) and the Crazyflie graph (100 Hz,
+motor forces out).
 
 - latency: DDS reception time of the driver command minus its header stamp, which carries the
   time the actor's policy step took the observation (actor -> controller -> driver, two hops, the
@@ -34,6 +35,7 @@ from robot_rl.errors import RobotRLError, require
 
 GOALS = {"latency_ms_p99": 5.0, "jitter_ms_p99": 2.0}
 LOOPS = {"panda": 10, "crazyflie": 100}  # robot -> policy Hz
+TASKS = {"panda": "reach", "crazyflie": "hover"}  # the actor's task (reach: a fixed goal is published)
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -55,7 +57,7 @@ def _measure(robot: str, seconds: float, domain: int, bar: Any) -> dict[str, Any
     executors = require("rclpy.executors", "ros", "robot-rl bench loop")
 
     from robot_rl.ros.common import COMMAND_QOS, SENSOR_QOS, msg_type, to_stamp
-    from robot_rl.rosgraph import ACTION, STATE_HZ, robot_topics
+    from robot_rl.rosgraph import ACTION, STATE_HZ, robot_topics, task_inputs
 
     topics = robot_topics(robot)
     env = {
@@ -92,6 +94,11 @@ def _measure(robot: str, seconds: float, domain: int, bar: Any) -> dict[str, Any
         if k not in ("command", "gripper")
     }
     msgs = {k: msg_type(t.type)() for k, t in topics.items() if k in state_pubs}
+    for inp in task_inputs(robot, TASKS[robot]):  # the task's observation, as a goal publisher sends it
+        state_pubs[inp.topic.name] = node.create_publisher(
+            msg_type(inp.topic.type), inp.topic.name, SENSOR_QOS
+        )
+        msgs[inp.topic.name] = msg_type(inp.topic.type)()
     if robot == "panda":
         msgs["pose"].pose.position.x, msgs["pose"].pose.position.z, msgs["pose"].pose.orientation.w = (
             0.5,
@@ -119,7 +126,13 @@ def _measure(robot: str, seconds: float, domain: int, bar: Any) -> dict[str, Any
             ("controller", [f"robot:={robot}"]),
             (
                 "actor",
-                [f"robot:={robot}", "policy:=zero", "use_reward_node:=false", "max_episode_steps:=1000000"],
+                [
+                    f"robot:={robot}",
+                    f"task:={TASKS[robot]}",
+                    "policy:=zero",
+                    "use_reward_node:=false",
+                    "max_episode_steps:=1000000",
+                ],
             ),
         ):
             args = [str(bindir / exe), "--ros-args", *[x for p in params for x in ("-p", p)]]

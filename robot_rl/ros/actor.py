@@ -1,12 +1,16 @@
 """actor: observations from topics, the policy at the spec rate, episodes, resets, transitions.
 
 Every policy step (a timer at the spec's `rates.policy_hz`) builds the observation from the newest
-messages (robot_rl.observations: stale inputs count as missing, and then the actor does not act, so
-the controller's watchdog holds the robot), picks an action (teleop Twist input when fresh,
-flagged as an intervention; else the policy) and publishes it. An episode ends on success or after
-`max_episode_steps`; the actor then calls the reset node and starts the next one. Transitions go to
-the learner through `ActorClient` (parameter `learner`), and episodes to a demonstration folder
-(parameter `demo_dir`).
+messages: the robot's state topics, then the task's observation topics (robot_rl.rosgraph.TASK_INPUTS:
+the reach goal, the cube pose, ...), laid out as in the twin. Stale inputs, and inputs from before
+the last reset, count as missing (robot_rl.observations), and then the actor does not act, so the
+controller's watchdog holds the robot; the missing inputs are logged once. It picks an action
+(teleop Twist input when fresh, flagged as an intervention; else the policy) and publishes it. An
+episode ends on success or after `max_episode_steps`; the actor then calls the reset node and
+starts the next one. Transitions go to the learner through `ActorClient` (parameter `learner`), and
+episodes to a demonstration folder (parameter `demo_dir`). The action layout is the one policies
+are trained with (the twin's default; `action_mode` picks another where the robot has one, e.g.
+the Crazyflie's `rates`).
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Int32
 from std_srvs.srv import Trigger
 
-from robot_rl.command_shaping import action_channels, graph_action_fields
-from robot_rl.errors import ConfigError
+from robot_rl.command_shaping import action_channels, graph_action_fields, resolve_action_mode
+from robot_rl.errors import ConfigError, Described
 from robot_rl.observations import InputError, ObservationBuilder
+from robot_rl.ros import task_messages
 from robot_rl.ros.common import GraphNode, run, stamp_s, to_stamp
 from robot_rl.rosgraph import (
     ACTION,
@@ -30,8 +35,10 @@ from robot_rl.rosgraph import (
     REWARD,
     SUCCESS,
     TELEOP,
+    TaskInput,
     camera_topic,
     robot_topics,
+    task_inputs,
 )
 from robot_rl.spec import load_robot_spec
 
@@ -70,13 +77,33 @@ class ActorNode(GraphNode):
         p = self.p
         self.robot_name = p["robot"]
         self.spec = load_robot_spec(self.robot_name)
-        self.topics = robot_topics(self.robot_name)
-        self.channels = action_channels(self.spec)
+        self.action_mode = resolve_action_mode(self.spec, p["action_mode"])
+        self.topics = robot_topics(self.robot_name, self.action_mode)
+        self.channels = action_channels(self.spec, self.action_mode)
         self.action_size = len(self.channels)
-        self.builder = ObservationBuilder(self.spec, p["cameras"])
+        self.task_inputs = task_inputs(self.robot_name, p["task"])
+        self.builder = ObservationBuilder(
+            self.spec,
+            p["cameras"],
+            task_fields=[f for inp in self.task_inputs for f in inp.fields],
+            task_max_age_s=p["task_max_age_s"] or None,
+        )
         self.last_action = np.zeros(self.action_size, np.float32)
         self.target = np.asarray(p["target"], np.float64)
+        self.reported_missing: set[str] = set()
+        self.quiet_until = -math.inf
+        if self.action_mode != resolve_action_mode(self.spec) and (
+            p["policy"] == "checkpoint" or p["learner"]
+        ):
+            raise ConfigError(
+                "actor",
+                "action_mode",
+                f"'' (the layout policies are trained with) for a trained policy or a learner; "
+                f"{self.action_mode} is for random, zero or teleop",
+                self.action_mode,
+            )
         self.policy = Policy(p["policy"], self.action_size, p["seed"], p["checkpoint"])
+        self._check_policy_fits()
         self.client = self._learner_client() if p["learner"] else None
         self.demo_writer = None
         self.episode, self.step_in_episode, self.total_steps = 0, 0, 0
@@ -92,10 +119,26 @@ class ActorNode(GraphNode):
         self._subscribe()
         self.create_timer(1.0 / self.spec.rates.policy_hz, self.step)
         self.episode_pub.publish(Int32(data=self.episode))
+        task = ", ".join(f"{name} <- {inp.topic.name}" for inp in self.task_inputs for name, _ in inp.fields)
         self.get_logger().info(
-            f"actor {self.robot_name}: {self.spec.rates.policy_hz} Hz, policy {p['policy']}, "
-            f"action [{', '.join(self.channels)}]"
+            f"actor {self.robot_name}/{p['task']}: {self.spec.rates.policy_hz} Hz, policy {p['policy']}, "
+            f"action [{', '.join(self.channels)}], task inputs [{task}]"
         )
+
+    def _check_policy_fits(self) -> None:
+        """A checkpoint trained on another task or action layout is refused at start-up, not mid-air."""
+        agent = self.policy.agent
+        if agent is None:
+            return
+        state = tuple(agent.obs_shapes.get("state", ()))
+        if state != (self.builder.state_size,) or agent.action_size != self.action_size:
+            raise ConfigError(
+                "actor",
+                "checkpoint",
+                f"a policy for {self.robot_name}/{self.p['task']} (state {self.builder.state_size}, "
+                f"action {self.action_size}): set the actor's task to the one it was trained on",
+                Described(f"state {state}, action {agent.action_size} in {self.p['checkpoint']}"),
+            )
 
     # -- learner ------------------------------------------------------------------------------------
     def _learner_client(self) -> Any:
@@ -112,7 +155,7 @@ class ActorNode(GraphNode):
             )
         config = load_train_config(p["train_config"])
         shapes = {
-            "state": (self.spec.obs_size,),
+            "state": (self.builder.state_size,),
             **{c: (self.spec.camera(c).height, self.spec.camera(c).width, 3) for c in p["cameras"]},
         }
         agent = SAC(shapes, self.action_size, preset(config.preset, **config.agent))
@@ -133,6 +176,8 @@ class ActorNode(GraphNode):
             self.sub(t["imu"], self.on_imu)
         for cam in self.p["cameras"]:
             self.create_subscription(Image, camera_topic(cam), lambda m, c=cam: self.on_image(c, m), 1)
+        for inp in self.task_inputs:
+            self.sub(inp.topic, lambda m, inp=inp: self.on_task(inp, m))
         self.sub(TELEOP, self.on_teleop)
         if self.p["use_reward_node"]:
             self.sub(REWARD, self.on_reward)
@@ -182,6 +227,10 @@ class ActorNode(GraphNode):
         else:
             self._update("yaw_rate", [w.z], msg.header.stamp, topic)
 
+    def on_task(self, inp: TaskInput, msg: Any) -> None:
+        for name, values in task_messages.read(inp, msg).items():
+            self._update(name, values, msg.header.stamp, inp.topic.name)
+
     def on_image(self, camera: str, msg: Image) -> None:
         try:
             if msg.encoding != "rgb8":
@@ -220,6 +269,13 @@ class ActorNode(GraphNode):
             a[3] = self.last_action[3]  # gripper: keep (angular.x > 0.5 closes, < -0.5 opens)
             if abs(t[3]) > 0.5:
                 a[3] = np.sign(t[3])
+        elif self.robot_name == "crazyflie" and self.action_mode == "force":
+            # open loop: collective on every motor, angular input mixed with the firmware's signs
+            # (M1..M4 roll - - + +, pitch - + + -, yaw - + - +); a human pilot wants `rates` mode
+            roll, pitch, yaw = t[3:6] * s
+            a[:] = t[2] * s + 0.25 * np.array(
+                [-roll - pitch - yaw, -roll + pitch + yaw, roll + pitch - yaw, roll - pitch + yaw]
+            )
         elif self.robot_name == "crazyflie":
             a[0], a[1:4] = t[2] * s, t[3:6] * s
         else:
@@ -242,11 +298,15 @@ class ActorNode(GraphNode):
             self.builder.update("last_action", self.last_action, now)
         obs = self.builder.build(now)
         if obs is None:
-            self.get_logger().warning(
-                f"not acting: missing inputs {', '.join(self.builder.missing(now))}",
-                throttle_duration_sec=2.0,
-            )
+            missing = self.builder.missing(now)
+            names = {m.split(" ", 1)[0] for m in missing}
+            if now < self.quiet_until:
+                return  # just after a reset: the first fresh samples are on their way
+            if names - self.reported_missing:  # once per outage, not every step
+                self.get_logger().warning(f"not acting: missing inputs {', '.join(missing)}")
+            self.reported_missing |= names
             return
+        self.reported_missing.clear()
         if self.prev is not None:
             self._record(obs, now)
             if self.resetting:
@@ -312,6 +372,9 @@ class ActorNode(GraphNode):
             return
         self.episode += 1
         self.step_in_episode = 0
+        # inputs stamped before now may show the old episode (the goal before the reset)
+        self.builder.restart(self.now_s())
+        self.quiet_until = self.now_s() + 1.0
         self.last_action = np.zeros(self.action_size, np.float32)
         self.success, self.reward_time = False, -math.inf
         if self.p["episodes"] and self.episode >= self.p["episodes"]:
@@ -327,7 +390,9 @@ class ActorNode(GraphNode):
         if not d:
             return
         if self.demo_writer is None:
-            fields = self.spec.observation
+            fields = [(f.name, f.size, f.unit) for f in self.spec.observation]
+            units = {f.name: f.unit for f in self.spec.observation}
+            fields += [(n, size, units.get(n, "")) for inp in self.task_inputs for n, size in inp.fields]
             self.demo_writer = DemoWriter(
                 self.p["demo_dir"],
                 {
@@ -335,10 +400,10 @@ class ActorNode(GraphNode):
                     "task": self.p["task"],
                     "spec_hash": self.spec.hash,
                     "policy_hz": self.spec.rates.policy_hz,
-                    "observation": [{"name": f.name, "size": f.size, "unit": f.unit} for f in fields],
+                    "observation": [{"name": n, "size": size, "unit": unit} for n, size, unit in fields],
                     "action": [
                         {"name": f.name, "size": f.size, "unit": f.unit}
-                        for f in graph_action_fields(self.spec)
+                        for f in graph_action_fields(self.spec, self.action_mode)
                     ],
                     "cameras": list(self.p["cameras"]),
                     "randomized": False,

@@ -1,8 +1,10 @@
 """controller: the robot-side command layer between the actor and the robot's driver.
 
 Takes the newest policy action (robot_rl.rosgraph.ACTION), shapes it into the driver's command
-(robot_rl.command_shaping: Panda equilibrium pose in the safety box, Crazyflie thrust and body
-rates, car steering and speed with the action-rate limit) and publishes it at once. A watchdog
+(robot_rl.command_shaping: Panda equilibrium pose in the safety box, Crazyflie motor forces, or
+thrust and body rates with `action_mode: rates`, car steering and speed with the action-rate limit)
+and publishes it at once. An action whose channel names are not this controller's layout is
+refused (an actor and a controller set to different action modes must not fly). A watchdog
 checked at `watchdog_hz` holds / lands / brakes when no fresh action arrived within the spec's
 `safety.command_timeout_s`. A non-finite value in a state message latches a fault: the robot is
 stopped and actions are ignored until `/robot_rl/controller/resume` (the reset node calls it).
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 
@@ -32,8 +35,8 @@ class ControllerNode(GraphNode):
         p = self.p
         self.robot_name = p["robot"]
         self.spec = load_robot_spec(self.robot_name)
-        self.topics = robot_topics(self.robot_name)
-        self.shaper = make_shaper(self.spec, p["land_thrust_ratio"])
+        self.shaper = make_shaper(self.spec, p["land_thrust_ratio"], p["action_mode"])
+        self.topics = robot_topics(self.robot_name, self.shaper.action_mode)
         self.watchdog = Watchdog(self.spec.safety.command_timeout_s)
         self.fault = ""
         self.state = ""
@@ -88,6 +91,14 @@ class ControllerNode(GraphNode):
             return
         now = self.now_s()
         values = np.asarray(msg.position, dtype=np.float64)
+        if list(msg.name) != self.shaper.channels:
+            self.get_logger().error(
+                f"action refused: channels [{', '.join(msg.name)}], this controller (action_mode "
+                f"{self.shaper.action_mode}) takes [{', '.join(self.shaper.channels)}]: give actor and "
+                "controller the same action_mode",
+                throttle_duration_sec=1.0,
+            )
+            return
         if values.size != self.shaper.size or not np.all(np.isfinite(values)):
             self.get_logger().error(
                 f"action refused: {values.size} values {np.round(values, 3).tolist()}, expected "
@@ -142,6 +153,10 @@ class ControllerNode(GraphNode):
             self.command_pub.publish(msg)
             if cmd["gripper"] is not None and self.gripper_pub is not None:
                 self.gripper_pub.publish(Float64(data=float(cmd["gripper"])))
+        elif "forces" in cmd:
+            msg = JointState(name=["m1", "m2", "m3", "m4"], effort=[float(f) for f in cmd["forces"]])
+            msg.header.stamp, msg.header.frame_id = stamp, "cf1"
+            self.command_pub.publish(msg)
         elif self.robot_name == "crazyflie":
             msg = TwistStamped()
             msg.header.stamp, msg.header.frame_id = stamp, "cf1"

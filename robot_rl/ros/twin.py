@@ -2,8 +2,12 @@
 
 It publishes what the real driver publishes (robot_rl.rosgraph.ROBOT_TOPICS) at the driver's rate,
 camera images as sensor_msgs/Image, and consumes the command topic the real controller consumes,
-so the rest of the graph cannot tell it from hardware. It also serves `/twin/reset` (std_srvs/Trigger:
-a seeded env reset) and publishes the task's ground-truth reward and success for the reward node.
+so the rest of the graph cannot tell it from hardware. It publishes its task's observation on the
+task topics (robot_rl.rosgraph.TASK_INPUTS: the reach goal, the cube pose, ...) at the state rate,
+exactly what a perception node or a goal publisher provides on hardware. It also serves `/twin/reset`
+(std_srvs/Trigger: a seeded env reset) and publishes the task's ground-truth reward and success for
+the reward node. `action_mode` picks the robot's command layout (the Crazyflie: motor forces on
+`/cf1/cmd_motors` by default, thrust and body rates on `/cf1/cmd_rates` in `rates` mode).
 
 The twin advances in real time: each state tick runs control_hz / state_hz control-law updates.
 """
@@ -22,9 +26,11 @@ from sensor_msgs.msg import Image, Imu, JointState
 from std_msgs.msg import Bool, Float32
 from std_srvs.srv import Trigger
 
+from robot_rl.command_shaping import resolve_action_mode, twin_robot_options
 from robot_rl.errors import ConfigError
 from robot_rl.observations import InputError, check_finite
-from robot_rl.ros.common import GraphNode, run, stamp_s, to_stamp
+from robot_rl.ros import task_messages
+from robot_rl.ros.common import GraphNode, msg_type, run, stamp_s, to_stamp
 from robot_rl.rosgraph import (
     STATE_HZ,
     TWIN_RESET_SERVICE,
@@ -32,6 +38,7 @@ from robot_rl.rosgraph import (
     TWIN_SUCCESS,
     camera_topic,
     robot_topics,
+    task_inputs,
 )
 
 
@@ -55,15 +62,17 @@ class TwinNode(GraphNode):
 
         p = self.p
         self.robot_name = p["robot"]
-        self.topics = robot_topics(self.robot_name)
         spec = load_robot_spec(self.robot_name)
+        self.action_mode = resolve_action_mode(spec, p["action_mode"])
+        self.topics = robot_topics(self.robot_name, self.action_mode)
+        self.task_inputs = task_inputs(self.robot_name, p["task"])
         self.state_hz = int(p["state_hz"] or STATE_HZ[self.robot_name])
         if spec.rates.control_hz % self.state_hz:
             raise ConfigError(
                 "twin", "state_hz", f"a divisor of control_hz ({spec.rates.control_hz} Hz)", self.state_hz
             )
         # One env step = one state tick: the twin's "policy" rate becomes the state rate.
-        options = {"action_mode": "rates"} if self.robot_name == "crazyflie" else None
+        options = twin_robot_options(spec, self.action_mode)
         self.env = make_twin(
             self.robot_name,
             p["task"],
@@ -100,6 +109,7 @@ class TwinNode(GraphNode):
         if "gripper" in t:
             self.sub(t["gripper"], self.on_gripper)
         self.reward_pub, self.success_pub = self.pub(TWIN_REWARD), self.pub(TWIN_SUCCESS)
+        self.task_pubs = [self.pub(inp.topic) for inp in self.task_inputs]
         self.image_pubs = {
             c.name: self.create_publisher(Image, camera_topic(c.name), 1) for c in self.cameras
         }
@@ -118,6 +128,11 @@ class TwinNode(GraphNode):
                 pos = check_finite([p.x, p.y, p.z], "equilibrium pose")
                 quat = check_finite([q.x, q.y, q.z, q.w], "equilibrium pose")
                 self.robot.controller.set_reference(pos, quat / max(np.linalg.norm(quat), 1e-9))
+            elif self.robot_name == "crazyflie" and self.action_mode == "force":
+                forces = check_finite(list(msg.effort), "motor command")
+                if forces.size != 4:
+                    raise InputError(f"motor command has {forces.size} forces, 4 expected (m1..m4)")
+                self.action = self.robot.to_action(forces.tolist())
             elif self.robot_name == "crazyflie":
                 tw = msg.twist
                 cmd = check_finite([tw.linear.z, tw.angular.x, tw.angular.y, tw.angular.z], "rate command")
@@ -176,9 +191,26 @@ class TwinNode(GraphNode):
         _, reward, _, _, info = self.env.step(action)
         stamp = to_stamp(self.now_s())
         getattr(self, f"_publish_{self.robot_name}")(stamp)
+        self._publish_task(stamp)
         # success first: the reward node publishes the pair when the reward arrives
         self.success_pub.publish(Bool(data=bool(info["success"])))
         self.reward_pub.publish(Float32(data=float(reward)))
+
+    def _publish_task(self, stamp: Any) -> None:
+        """The task's observation (what the policy sees in the twin) on its task topics."""
+        if not self.task_inputs:
+            return
+        values, i = self.twin.task.observe(), 0
+        frame = {"panda": "panda_link0", "crazyflie": "world", "racecar": "base_link"}[self.robot_name]
+        for inp, pub in zip(self.task_inputs, self.task_pubs):
+            n = sum(size for _, size in inp.fields)
+            part = values[i : i + n]
+            i += n
+            msg = msg_type(inp.topic.type)()
+            msg.header.stamp, msg.header.frame_id = stamp, frame
+            # a scan's range_max is the rays' reach (noise may read a little beyond it)
+            reach = getattr(self.twin.task.config, "ray_range_m", 0.0) if inp.layout == "scan" else 0.0
+            pub.publish(task_messages.fill(inp, msg, part, range_max=max([reach, *part])))
 
     def _publish_panda(self, stamp: Any) -> None:
         r, c = self.robot, self.twin.client
