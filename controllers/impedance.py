@@ -164,6 +164,11 @@ class CartesianImpedance:
         self.quat_ref: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
         self._error = np.zeros(6)
         self._neg_clip = -self.clip
+        # Joint mode (a joint reset, as the Franka's joint-position motion to its home posture): while
+        # `joint_target` is set, the robot calls `joint_torque` instead of `torque`. It gets an arm out
+        # of postures the Cartesian law cannot leave (a straight elbow is a singularity).
+        self.joint_target: np.ndarray | None = None
+        self.joint_omega = 8.0  # rad/s natural frequency of the joint-mode PD: settles in ~0.6 s
 
     def reset(self, ee_pos: np.ndarray, ee_quat: np.ndarray, q_nullspace: np.ndarray) -> None:
         """Hold the current pose (clipped into the box) and forget the torque history."""
@@ -226,6 +231,18 @@ class CartesianImpedance:
             wrench -= np.linalg.solve(jacobian @ jt, jacobian @ posture)
             tau += posture
         tau += jt @ wrench
+        return self._limit(tau)
+
+    def joint_torque(
+        self, q: np.ndarray, dq: np.ndarray, mass_matrix: np.ndarray, coriolis: np.ndarray
+    ) -> np.ndarray:
+        """Joint mode: a critically damped PD toward `joint_target` through the mass matrix (computed
+        torque), so every joint moves alike whatever its inertia; rate- and torque-limited as `torque`."""
+        w = self.joint_omega
+        accel = w * w * (self.joint_target - q) - 2.0 * w * dq
+        return self._limit(coriolis + mass_matrix @ accel)
+
+    def _limit(self, tau: np.ndarray) -> np.ndarray:
         step = self.max_delta_tau
         prev = self.tau_prev
         np.minimum(np.maximum(tau, prev - step, out=tau), prev + step, out=tau)

@@ -93,10 +93,17 @@ def run_reset(
 
 # -- arm -------------------------------------------------------------------------------------
 class ArmReset(ResetController):
-    """Home with precision gains, perturb (+/-2 cm, +/-0.05 rad), back to compliant gains."""
+    """Home with precision gains, perturb (+/-2 cm, +/-0.05 rad), back to compliant gains.
+
+    A joint reset comes first when a joint is within `near_limit_rad` of a limit, or when the
+    Cartesian approach has not arrived after `cartesian_patience_s`: the law's joint mode walks the
+    joints to the home posture (at most `joint_step_rad` per policy step), then the Cartesian law
+    takes over from there. A policy that pushes into a corner of the box can stretch the elbow
+    straight, a singularity the Cartesian law cannot leave by itself.
+    """
 
     kind = "arm_home"
-    timeout_s = 6.0
+    timeout_s = 10.0
 
     def __init__(
         self,
@@ -106,11 +113,17 @@ class ArmReset(ResetController):
         precision_gain: float = 1.5,
         tolerance_m: float = 0.005,
         settle_speed: float = 0.02,
+        near_limit_rad: float = 0.2,
+        cartesian_patience_s: float = 4.0,
+        joint_step_rad: float = 0.1,
+        joint_tolerance_rad: float = 0.03,
     ):
         super().__init__()
         self.home = np.asarray(home, dtype=np.float64)
         self.perturb_m, self.perturb_rad = perturb_m, perturb_rad
         self.precision_gain, self.tolerance_m, self.settle_speed = precision_gain, tolerance_m, settle_speed
+        self.near_limit_rad, self.cartesian_patience_s = near_limit_rad, cartesian_patience_s
+        self.joint_step_rad, self.joint_tolerance_rad = joint_step_rad, joint_tolerance_rad
 
     def begin(self, env, rng):
         super().begin(env, rng)
@@ -130,10 +143,41 @@ class ArmReset(ResetController):
             float(rng.uniform(-self.perturb_rad, self.perturb_rad)) if self._yaw is not None else 0.0
         )
         self._yaw_scale = float(fields["ee_delta_yaw"].high[0]) if self._yaw is not None else 1.0
+        self._steps, self._joint_tried = 0, False
+        self._joint_goal: np.ndarray | None = None
+        self.joint_resets = 0
+        if self._can_joint_reset(robot):
+            q, _ = robot.joint_state()
+            lower, upper = robot.joint_limits
+            if np.any(q - lower < self.near_limit_rad) or np.any(upper - q < self.near_limit_rad):
+                self._start_joint_reset(robot)
+
+    def _can_joint_reset(self, robot) -> bool:
+        return hasattr(robot, "joint_state") and hasattr(robot.controller, "joint_target")
+
+    def _start_joint_reset(self, robot) -> None:
+        self._joint_goal = robot.joint_state()[0]
+        self._joint_tried = True
+        self.joint_resets += 1
 
     def end(self):
-        law = self.env.robot.controller
+        robot = self.env.robot
+        if self._joint_goal is not None:  # timed out in joint mode: hold where the arm is
+            robot.hold_pose()
+        law = robot.controller
         law.stiffness, law.damping = self._stiffness, self._damping
+
+    def _joint_step(self, robot, out: np.ndarray) -> np.ndarray:
+        """One policy step of the joint reset: the joint target walks toward the home posture."""
+        home = np.asarray(robot.model.home_q, dtype=np.float64)
+        q, dq = robot.joint_state()
+        step = np.clip(home - self._joint_goal, -self.joint_step_rad, self.joint_step_rad)
+        self._joint_goal = self._joint_goal + step
+        robot.controller.joint_target = self._joint_goal
+        if np.abs(q - home).max() < self.joint_tolerance_rad and np.abs(dq).max() < 0.05:
+            self._joint_goal = None
+            robot.hold_pose()  # the Cartesian law takes over from the home posture
+        return out
 
     def act(self, obs):
         robot = self.env.robot
@@ -141,6 +185,13 @@ class ArmReset(ResetController):
         tcp, vel = np.asarray(state[0:3], dtype=np.float64), np.asarray(state[7:10], dtype=np.float64)
         out = np.zeros(self.env.action_space.shape, dtype=np.float32)
         out[self._grip] = -1.0  # open
+        self._steps += 1
+        if self._joint_goal is not None:
+            return self._joint_step(robot, out)
+        patience = round(self.cartesian_patience_s / self.env.robot_spec.policy_dt)
+        if self._steps > patience and not self._joint_tried and self._can_joint_reset(robot):
+            self._start_joint_reset(robot)
+            return self._joint_step(robot, out)
         if self._yaw is not None and abs(self._yaw_left) > 1e-6:
             step = float(np.clip(self._yaw_left, -self._yaw_scale, self._yaw_scale))
             out[self._yaw] = step / self._yaw_scale

@@ -21,6 +21,7 @@ ENVS: tuple[EnvEntry, ...] = (
     EnvEntry("robot_rl/PandaPickCubePixels-v0", "panda", "pick_cube", {"cameras": ("wrist", "front")}),
     EnvEntry("robot_rl/PandaPegInsert-v0", "panda", "peg_insert"),
     EnvEntry("robot_rl/PandaPegInsertPixels-v0", "panda", "peg_insert", {"cameras": ("wrist", "front")}),
+    EnvEntry("robot_rl/PandaPickPlace-v0", "panda", "pick_place"),
     EnvEntry("robot_rl/CrazyflieHover-v0", "crazyflie", "hover"),
     EnvEntry("robot_rl/CrazyflieWaypoints-v0", "crazyflie", "waypoints"),
     EnvEntry("robot_rl/RacecarLaps-v0", "racecar", "laps"),

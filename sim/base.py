@@ -187,6 +187,14 @@ class TwinEnv(gym.Env):
 
     # -- gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """A new episode. `options={"keep_scene": True}` starts it where the last one ended (reset-free
+        practice): nothing is restored, re-sampled or moved; only the episode counter restarts, and a
+        task with a `continue_episode()` hook says what it changed (e.g. the direction)."""
+        if options and options.get("keep_scene"):
+            self.elapsed_steps = 0
+            hook = getattr(self.task, "continue_episode", None)
+            task_info = hook() if hook is not None else {}
+            return self._observation(), {"success": False, "randomization": dict(self.params), **task_info}
         super().reset(seed=seed)
         self.client.restoreState(self._snapshot)
         self.params = randomization.sample(

@@ -61,7 +61,7 @@ def test_bench_experts_smoke_covers_every_task_nominal_and_randomized(robot_rl_b
         (["demo", "--robot", "tractor"], "error: key 'robot': expected one of: crazyflie, panda, racecar"),
         (
             ["demo", "--task", "juggle"],
-            "error: key 'task': expected a panda task: reach, pick_cube, peg_insert",
+            "error: key 'task': expected a panda task: reach, pick_cube, peg_insert, pick_place",
         ),
         (
             ["demo", "--robot", "/nonexistent/spec.yaml"],

@@ -294,7 +294,13 @@ class Robot(TwinRobot):
         bias = np.array(self._inverse_dynamics(q, dq, zeros)[:7])
         jac = np.array((lin, ang)).reshape(6, -1)[:, :7]
         self._ee_pos = ee_pos = np.array(link[4])
-        tau = self.controller.torque(np.array(q[:7]), np.array(dq[:7]), ee_pos, link[5], jac, bias - gravity)
+        if self.controller.joint_target is None:
+            tau = self.controller.torque(
+                np.array(q[:7]), np.array(dq[:7]), ee_pos, link[5], jac, bias - gravity
+            )
+        else:  # a joint reset (ArmReset): joint mode of the law
+            mass = np.array(self.client.calculateMassMatrix(self.body, q))[:7, :7]
+            tau = self.controller.joint_torque(np.array(q[:7]), np.array(dq[:7]), mass, bias - gravity)
         tau = tau + gravity  # a new array: the law keeps its own output for the rate limit
         effort = self.effort
         np.minimum(np.maximum(tau, -effort, out=tau), effort, out=tau)
@@ -314,6 +320,24 @@ class Robot(TwinRobot):
     def tcp_pose(self) -> tuple[np.ndarray, np.ndarray]:
         link = self.client.getLinkState(self.body, self.tcp, computeForwardKinematics=1)
         return np.array(link[4]), np.array(link[5])
+
+    def joint_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """Arm joint angles (rad) and velocities (rad/s), base to flange."""
+        states = self._joint_states()[:7]
+        return np.array([s[0] for s in states]), np.array([s[1] for s in states])
+
+    @property
+    def joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper arm joint limits (rad) from the robot model."""
+        joints = [self.model.joints[j] for j in self.model.arm_joints]
+        return np.array([j.lower for j in joints]), np.array([j.upper for j in joints])
+
+    def hold_pose(self) -> None:
+        """Leave joint mode: the Cartesian law holds the reached pose with the reference orientation."""
+        self.controller.joint_target = None
+        pos, _ = self.tcp_pose()
+        self.controller.reset(pos, np.asarray(self.controller.quat_ref), self.joint_state()[0])
+        self._ee_pos = pos
 
     def gripper_width(self) -> float:
         states = self.client.getJointStates(self.body, self.fingers)

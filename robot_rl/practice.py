@@ -1,0 +1,375 @@
+"""Reset-free practice: a forward and a backward policy take turns in one world (RoboFuME, SERL).
+
+The task has two directions whose end states are each other's start states: panda `pick_place`
+moves the cube from bin A to bin B (forward) and back (backward). Episodes start where the last one
+ended (`reset(options={"keep_scene": True})`); between episodes only the arm goes home, through
+the scripted `ArmReset` (precision gains, home, +/-2 cm perturbation), the reset a real arm does by
+itself. The cube is never put back by the program: the next episode's direction is the one whose
+source bin is nearer the cube, so each policy's failures are the other's (or its own next) start
+states. A person is needed only when the cube leaves the arm's workspace; the run simulates that
+hand reset (the cube goes back into a bin) and counts it in `hand_resets`.
+
+Each direction has its own RLPD agent (`robot_rl.agents.sac`), online buffer and demonstrations
+(scripted-expert episodes recorded at the start, successful ones only), sampled 50/50 as in
+`robot_rl.train`; an agent updates at its UTD on its own steps only. Time is simulated time: policy
+steps and arm-reset steps at the policy period.
+
+A run directory holds `config.yaml`, `metrics.jsonl` (one row per evaluation: simulated minutes,
+per-direction evaluation success on episodic resets and training success over the last 20
+episodes, reset counts, hand resets), `curve.png` and `checkpoint.pt`. `resume=True` continues
+from the checkpoint with the cube put in the next direction's source bin (the process, not the
+robot, restarted; not counted as a hand reset).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_rl.config import param, to_dict
+from robot_rl.errors import ConfigError, RobotRLError
+
+DIRECTIONS = ("forward", "backward")
+CHECKPOINT_FORMAT = "robot_rl.practice/1"
+
+
+@dataclass(kw_only=True)
+class PracticeConfig:
+    """One reset-free practice run on a two-direction twin task."""
+
+    robot: str = param("panda", doc="robot spec name")
+    task: str = param("pick_place", doc="a task with forward/backward directions")
+    task_config: dict[str, Any] = param({}, doc="overrides of the task's Config fields")
+    preset: str = param("rlpd", doc="learner preset of both policies: rlpd, sac or droq")
+    agent: dict[str, Any] = param({}, doc="overrides of the preset's SACConfig fields")
+    minutes: float = param(30.0, doc="simulated practice time, arm resets included", unit="min", gt=0)
+    start_steps: int = param(200, doc="random-action steps of each policy before it acts and updates", ge=0)
+    demo_episodes: int = param(10, doc="scripted-expert demonstrations per direction", ge=0)
+    eval_every_minutes: float = param(5.0, doc="simulated time between evaluations", unit="min", gt=0)
+    eval_episodes: int = param(10, doc="deterministic episodes per direction per evaluation", gt=0)
+    arm_reset: bool = param(True, doc="scripted arm home + perturbation between episodes (the cube stays)")
+    workspace_low: list[float] = param([0.3, -0.3], doc="cube (x, y) the arm can reach, low corner", unit="m")
+    workspace_high: list[float] = param(
+        [0.7, 0.3], doc="cube (x, y) the arm can reach, high corner", unit="m"
+    )
+    seed: int = param(0, doc="seeds torch, numpy and the env")
+
+    def validate(self, source: str, prefix: str) -> None:
+        if len(self.workspace_low) != 2 or len(self.workspace_high) != 2:
+            raise ConfigError(
+                source, "workspace_low/workspace_high", "2 values (x, y) each", self.workspace_low
+            )
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+class Practice:
+    """The reset-free loop: `run()` practises until `minutes` of simulated time have passed."""
+
+    def __init__(
+        self, config: PracticeConfig, out_dir: str | Path, resume: bool = False, progress: bool = True
+    ):
+        from robot_rl.agents.replay import ReplayBuffer, obs_shapes_of
+        from robot_rl.agents.sac import SAC, preset
+        from robot_rl.controllers.resets import ResetSupervisor
+        from robot_rl.runtime import configure_torch
+        from robot_rl.sim import make_twin
+
+        self.torch = torch = configure_torch()
+        self.config, self.out, self.progress = config, Path(out_dir), progress
+        ckpt = self.out / "checkpoint.pt"
+        if self.out.exists() and any(self.out.iterdir()) and not resume:
+            raise RobotRLError(
+                f"run directory {self.out} is not empty: pass --resume or choose another --out"
+            )
+        if resume and not ckpt.exists():
+            raise RobotRLError(f"nothing to resume in {self.out}: no checkpoint.pt (start without --resume)")
+        self.out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        make = lambda: make_twin(config.robot, config.task, task_config=config.task_config)  # noqa: E731
+        self.env, self.eval_env = make(), make()
+        if not hasattr(self.env.unwrapped.task, "set_direction"):
+            raise ConfigError(
+                "", "task", "a task with forward/backward directions (panda pick_place)", config.task
+            )
+        self.dt = self.env.unwrapped.robot_spec.policy_dt
+        obs_shapes = obs_shapes_of(self.env.observation_space)
+        act_size = self.env.action_space.shape[0]
+        agent_config = preset(config.preset, **config.agent)
+        slots = int(config.minutes * 60 / self.dt * 1.3) + 2  # every step plus final frames
+        self.agents = {d: SAC(obs_shapes, act_size, agent_config) for d in DIRECTIONS}
+        self.online = {d: ReplayBuffer(slots, obs_shapes, act_size) for d in DIRECTIONS}
+        self.demos: dict[str, ReplayBuffer | None] = {d: None for d in DIRECTIONS}
+        self.supervisor = ResetSupervisor(ask=self._no_person)
+        self.sim_steps = 0  # policy and reset steps: simulated time / dt
+        self.steps = dict.fromkeys(DIRECTIONS, 0)
+        self.updates = dict.fromkeys(DIRECTIONS, 0)
+        self.episodes = dict.fromkeys(DIRECTIONS, 0)
+        self.recent: dict[str, list[bool]] = {d: [] for d in DIRECTIONS}
+        self.hand_resets = 0
+        self.evaluations = 0
+        self.fitted = dict.fromkeys(DIRECTIONS, False)
+        if resume:
+            self._load(ckpt)
+        elif config.demo_episodes:
+            self.demos = {d: self._record_demos(d, obs_shapes, act_size) for d in DIRECTIONS}
+        import yaml
+
+        (self.out / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+
+    @staticmethod
+    def _no_person(message: str) -> bool:
+        raise RobotRLError(
+            f"{message} Nobody is there to reset the arm in a practice run: check the arm reset"
+        )
+
+    # -- data ----------------------------------------------------------------------------------
+    def _record_demos(self, direction: str, obs_shapes, act_size: int):
+        from tqdm import tqdm
+
+        from robot_rl.agents.replay import ReplayBuffer
+        from robot_rl.demos import record_episode
+        from robot_rl.sim import make_expert
+
+        self.eval_env.unwrapped.task.set_direction(direction)
+        expert = make_expert(self.eval_env, seed=self.config.seed)
+        episodes = []
+        for i in tqdm(range(self.config.demo_episodes), desc=f"demos {direction}", disable=not self.progress):
+            episode = record_episode(self.eval_env, expert.act, seed=10_000 + i, on_reset=expert.reset)
+            if episode.success[-1]:
+                episodes.append(episode)
+        if not episodes:
+            raise RobotRLError(
+                f"the scripted expert succeeded in no {direction} demonstration; check the task config"
+            )
+        buf = ReplayBuffer(sum(e.length + 1 for e in episodes), obs_shapes, act_size)
+        gamma = self.agents[direction].config.gamma
+        for e in episodes:
+            buf.add_episode({k: e.obs[k] for k in obs_shapes}, e.action, e.reward, e.terminated, gamma=gamma)
+        return buf
+
+    def _update(self, direction: str, generator: Any) -> None:
+        from robot_rl.agents.replay import sample_block
+
+        agent, online, demos = self.agents[direction], self.online[direction], self.demos[direction]
+        cfg = agent.config
+        if not self.fitted[direction]:  # state statistics from demos and warm-up data, fixed afterwards
+            parts = [
+                b.obs["state"][: b.high_water] for b in (online, demos) if b is not None and b.high_water
+            ]
+            agent.fit_normalizer(self.torch.cat(parts))
+            self.fitted[direction] = True
+        agent.update(sample_block(online, demos, cfg.utd, cfg.batch_size, cfg.demo_fraction, generator))
+        self.updates[direction] += cfg.utd
+
+    # -- the loop --------------------------------------------------------------------------------
+    def _in_workspace(self) -> bool:
+        xy = self.env.unwrapped.task.cube_pose()[0][:2]
+        cfg = self.config
+        return bool(np.all(xy >= cfg.workspace_low) and np.all(xy <= cfg.workspace_high))
+
+    def _episode(self, generator: Any, bar: Any) -> None:
+        cfg, task = self.config, self.env.unwrapped.task
+        direction = task.direction_for_cube()
+        task.set_direction(direction)
+        obs, _ = self.env.reset(options={"keep_scene": True})
+        agent, online = self.agents[direction], self.online[direction]
+        info: dict[str, Any] = {"success": False}
+        while True:
+            if self.steps[direction] < cfg.start_steps:
+                action = self.rng.uniform(-1, 1, self.env.action_space.shape).astype(np.float32)
+            else:
+                action = agent.policy(obs, deterministic=False)
+            next_obs, reward, terminated, truncated, info = self.env.step(action)
+            online.add(obs, action, reward, next_obs, terminated, truncated)
+            obs = next_obs
+            self.steps[direction] += 1
+            self.sim_steps += 1
+            bar.update(1)
+            if self.steps[direction] >= cfg.start_steps:
+                self._update(direction, generator)
+            if terminated or truncated:
+                break
+        self.episodes[direction] += 1
+        self.recent[direction] = [*self.recent[direction], bool(info["success"])][-20:]
+        if cfg.arm_reset:
+            from robot_rl.controllers.resets import ArmReset, run_reset
+
+            report = run_reset(self.env, ArmReset(), self.rng, obs)
+            self.supervisor.record(report)
+            self.sim_steps += report.steps
+            bar.update(report.steps)
+        if not self._in_workspace():  # a person puts the cube back: the one thing practice must avoid
+            self.hand_resets += 1
+            task.place_cube(self.rng, task.bins(str(self.rng.choice(DIRECTIONS)))[0])
+
+    def evaluate(self) -> dict[str, float]:
+        """Each policy, deterministic, from episodic resets (cube at a random spot of its source bin)."""
+        from robot_rl.evaluate import run_episodes
+
+        out = {}
+        for d in DIRECTIONS:
+            self.eval_env.unwrapped.task.set_direction(d)
+            result = run_episodes(self.agents[d].policy, self.eval_env, self.config.eval_episodes)
+            out[f"{d}_eval_success"] = result.summary()["success_rate"]
+        return out
+
+    def _row(self, wall_s: float) -> dict[str, Any]:
+        row: dict[str, Any] = {"sim_minutes": round(self.sim_steps * self.dt / 60, 3), **self.evaluate()}
+        for d in DIRECTIONS:
+            recent = self.recent[d]
+            row[f"{d}_train_success"] = round(float(np.mean(recent)), 3) if recent else 0.0
+            row[f"{d}_episodes"], row[f"{d}_steps"], row[f"{d}_updates"] = (
+                self.episodes[d],
+                self.steps[d],
+                self.updates[d],
+            )
+        return {
+            **row,
+            **self.supervisor.metrics(),
+            "hand_resets": self.hand_resets,
+            "wall_s": round(wall_s, 1),
+        }
+
+    def run(self) -> dict[str, Any]:
+        from tqdm import tqdm
+
+        cfg = self.config
+        total = round(cfg.minutes * 60 / self.dt)
+        per_eval = round(cfg.eval_every_minutes * 60 / self.dt)
+        generator = self.torch.Generator().manual_seed(cfg.seed + self.sim_steps)
+        task = self.env.unwrapped.task
+        task.set_direction(task.direction if self.sim_steps else "forward")
+        self.env.reset(seed=cfg.seed + self.sim_steps)  # the scene at the start: cube in the source bin
+        start = time.perf_counter()
+        rows = []
+        with (
+            (self.out / "metrics.jsonl").open("a") as metrics,
+            tqdm(
+                total=total,
+                initial=min(self.sim_steps, total),
+                desc="practice",
+                unit="step",
+                disable=not self.progress,
+            ) as bar,
+        ):
+            if self.evaluations == 0:  # the untrained policies: the baseline both must improve on
+                rows.append(self._log(metrics, start))
+            while self.sim_steps < total:
+                self._episode(generator, bar)
+                bar.set_postfix(
+                    {d[:3]: f"{np.mean(self.recent[d]) if self.recent[d] else 0:.0%}" for d in DIRECTIONS}
+                )
+                if self.sim_steps >= self.evaluations * per_eval or self.sim_steps >= total:
+                    rows.append(self._log(metrics, start))
+                    self.save()
+        return rows[-1] if rows else {}
+
+    def _log(self, metrics: Any, start: float) -> dict[str, Any]:
+        row = self._row(time.perf_counter() - start)
+        self.evaluations += 1
+        metrics.write(json.dumps(row) + "\n")
+        metrics.flush()
+        self.plot()
+        return row
+
+    # -- artefacts ---------------------------------------------------------------------------------
+    def plot(self) -> Path:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rows = [json.loads(line) for line in (self.out / "metrics.jsonl").read_text().splitlines() if line]
+        fig, ax = plt.subplots(figsize=(6.5, 3.5), dpi=100)
+        minutes = [r["sim_minutes"] for r in rows]
+        for d, color in zip(DIRECTIONS, ("tab:blue", "tab:green")):
+            ax.plot(
+                minutes, [r[f"{d}_eval_success"] for r in rows], marker="o", color=color, label=f"{d} (eval)"
+            )
+            ax.plot(
+                minutes,
+                [r[f"{d}_train_success"] for r in rows],
+                ls="--",
+                color=color,
+                label=f"{d} (practice)",
+            )
+        ax.set(xlabel="simulated minutes of reset-free practice", ylabel="success rate", ylim=(-0.05, 1.05))
+        ax.set_title(
+            f"{self.config.robot}/{self.config.task} forward/backward, hand resets: {self.hand_resets}"
+        )
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = self.out / "curve.png"
+        fig.savefig(path)
+        plt.close(fig)
+        return path
+
+    def save(self) -> None:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "config": to_dict(self.config),
+            "agents": {d: self.agents[d].checkpoint() for d in DIRECTIONS},
+            "online": {d: self.online[d].state_dict() for d in DIRECTIONS},
+            "demos": {d: (b.state_dict() if b is not None else None) for d, b in self.demos.items()},
+            "counters": {
+                "sim_steps": self.sim_steps,
+                "steps": self.steps,
+                "updates": self.updates,
+                "episodes": self.episodes,
+                "recent": self.recent,
+                "hand_resets": self.hand_resets,
+                "evaluations": self.evaluations,
+                "fitted": self.fitted,
+                "supervisor": self.supervisor.metrics(),
+                "direction": self.env.unwrapped.task.direction_for_cube(),
+            },
+            "rng": {"numpy": self.rng.bit_generator.state, "torch": self.torch.get_rng_state()},
+        }
+        buffer = io.BytesIO()
+        self.torch.save(state, buffer)
+        _write_atomic(self.out / "checkpoint.pt", buffer.getvalue())
+
+    def _load(self, path: Path) -> None:
+        from robot_rl.agents.replay import ReplayBuffer
+        from robot_rl.agents.sac import SAC
+
+        state = self.torch.load(path, weights_only=True)
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise RobotRLError(f"{path} is not a practice checkpoint: start a new --out")
+        for d in DIRECTIONS:
+            self.agents[d] = SAC.from_checkpoint(state["agents"][d])
+            self.online[d].load_state_dict(state["online"][d])
+            demos = state["demos"][d]
+            if demos is not None:
+                shapes = {k: tuple(v) for k, v in demos["obs_shapes"].items()}
+                self.demos[d] = ReplayBuffer(demos["capacity"], shapes, self.online[d].action.shape[1])
+                self.demos[d].load_state_dict(demos)
+        c = state["counters"]
+        self.sim_steps, self.steps, self.updates = c["sim_steps"], c["steps"], c["updates"]
+        self.episodes, self.recent, self.hand_resets = c["episodes"], c["recent"], c["hand_resets"]
+        self.evaluations, self.fitted = c["evaluations"], c["fitted"]
+        s = self.supervisor
+        m = c["supervisor"]
+        s.attempts, s.successes, s.failures, s.human_resets = (
+            m["resets"],
+            m["reset_successes"],
+            m["reset_failures"],
+            m["human_resets"],
+        )
+        s.reset_time_s = m["reset_time_s"]
+        self.env.unwrapped.task.set_direction(c["direction"])
+        self.rng.bit_generator.state = state["rng"]["numpy"]
+        self.torch.set_rng_state(state["rng"]["torch"])

@@ -1,0 +1,147 @@
+"""Panda `pick_place`: move the cube from one bin to the other (forward A -> B, backward B -> A).
+
+The two bins are marked pads on the table (visual only: no walls to jam a grasp on). One task
+config holds both directions; `set_direction` switches it between episodes, so a reset-free run
+(`robot_rl.practice`) trains a forward and a backward policy in one world where each one's end
+state is the other's start state (RoboFuME; SERL's bin relocation). Episodic resets place the
+cube at a random spot of the source bin, as `pick_cube` does on the table.
+
+Success: the cube rests in the target bin (centre inside the pad, on the table) with the gripper
+open, i.e. placed, not held. The observation appends the target bin's centre, so a forward and a
+backward policy see the same layout and one goal-conditioned policy could serve both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from robot_rl.config import param
+from robot_rl.errors import ConfigError
+from robot_rl.sim.panda.tasks import PickCube, _check_box
+from robot_rl.spec import Field
+
+DIRECTIONS = ("forward", "backward")
+
+
+class PickPlace(PickCube):
+    """Pick the cube out of the source bin and place it in the target bin."""
+
+    name = "pick_place"
+
+    @dataclass
+    class Config(PickCube.Config):
+        max_episode_steps: int = param(100, doc="policy steps per episode (10 s at 10 Hz)", gt=0)
+        bin_a: list[float] = param([0.5, -0.13], doc="bin A centre (x, y): forward's source", unit="m")
+        bin_b: list[float] = param([0.5, 0.13], doc="bin B centre (x, y): forward's target", unit="m")
+        bin_half: float = param(0.06, doc="half edge of each square bin pad", unit="m", gt=0)
+        spawn_margin: float = param(
+            0.02, doc="episodic resets keep the cube this far inside the pad", unit="m", ge=0
+        )
+        direction: Literal["forward", "backward"] = param("forward", doc="forward: A to B; backward: B to A")
+        lift_height: float = param(0.1, doc="carrying height of the cube centre", unit="m", gt=0)
+        reward: Literal["sparse", "shaped"] = param(
+            "sparse", doc="sparse: 1 on success; shaped: reach + grasp + transport terms in [0, 1]"
+        )
+
+        def validate(self, source: str, prefix: str) -> None:
+            _check_box(source, self.start_low, self.start_high, "start_low/start_high", 3)
+            if len(self.bin_a) != 2 or len(self.bin_b) != 2:
+                raise ConfigError(source, "bin_a/bin_b", "2 values (x, y) each", [self.bin_a, self.bin_b])
+            gap = np.abs(np.subtract(self.bin_a, self.bin_b)).max()
+            if gap < 2 * self.bin_half:
+                raise ConfigError(
+                    source, "bin_a/bin_b", f"bins apart by >= 2*bin_half ({2 * self.bin_half} m)", gap
+                )
+            if self.spawn_margin >= self.bin_half:
+                raise ConfigError(
+                    source, "spawn_margin", f"< bin_half ({self.bin_half} m)", self.spawn_margin
+                )
+
+    observation: ClassVar[list[Field]] = [
+        *PickCube.observation,
+        Field(name="target_pos", size=3, unit="m", doc="target bin centre on the table, base frame"),
+    ]
+
+    def __init__(self, config: Config | None = None):
+        super().__init__(config or self.Config())
+        self.direction = self.config.direction
+
+    def build(self, client, robot) -> None:
+        super().build(client, robot)
+        half = self.config.bin_half
+        self.pads = []
+        for centre, rgba in (
+            (self.config.bin_a, (0.2, 0.4, 0.9, 1.0)),
+            (self.config.bin_b, (0.2, 0.8, 0.3, 1.0)),
+        ):
+            visual = client.createVisualShape(
+                client.GEOM_BOX, halfExtents=[half, half, 0.0005], rgbaColor=rgba
+            )
+            self.pads.append(client.createMultiBody(0.0, -1, visual, basePosition=[*centre, 0.0005]))
+
+    # -- directions ------------------------------------------------------------------------------
+    def bins(self, direction: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(source, target) bin centres (x, y) of a direction (default: the current one)."""
+        a, b = np.asarray(self.config.bin_a, float), np.asarray(self.config.bin_b, float)
+        return (a, b) if (direction or self.direction) == "forward" else (b, a)
+
+    def set_direction(self, direction: str) -> None:
+        if direction not in DIRECTIONS:
+            raise ConfigError("", "direction", " or ".join(DIRECTIONS), direction)
+        self.direction = direction
+
+    def in_bin(self, centre: np.ndarray, position: np.ndarray | None = None) -> bool:
+        """Whether the cube's centre (or `position`) lies over the pad at `centre`."""
+        pos = self.cube_pose()[0] if position is None else position
+        return bool(np.abs(pos[:2] - centre).max() <= self.config.bin_half)
+
+    def direction_for_cube(self) -> str:
+        """The direction whose source bin is nearer the cube: what reset-free practice runs next."""
+        pos = self.cube_pose()[0][:2]
+        a, b = np.asarray(self.config.bin_a, float), np.asarray(self.config.bin_b, float)
+        return "forward" if np.linalg.norm(pos - a) <= np.linalg.norm(pos - b) else "backward"
+
+    def place_cube(self, rng: np.random.Generator, bin_centre: np.ndarray) -> np.ndarray:
+        """Put the cube at rest at a random spot of a bin (episodic resets and hand resets)."""
+        half = self.config.bin_half - self.config.spawn_margin
+        xy = bin_centre + rng.uniform(-half, half, 2)
+        yaw = rng.uniform(-self.config.cube_yaw, self.config.cube_yaw)
+        quat = self.client.getQuaternionFromEuler([0.0, 0.0, yaw])
+        position = [xy[0], xy[1], 0.5 * self.cube_size]
+        self.client.resetBasePositionAndOrientation(self.cube, position, quat)
+        self.client.resetBaseVelocity(self.cube, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+        return np.asarray(position)
+
+    # -- Task API --------------------------------------------------------------------------------
+    def reset(self, rng: np.random.Generator, params: dict[str, float]) -> dict[str, Any]:
+        info = super().reset(rng, params)  # the cube body, size, mass and friction; the TCP start
+        info["cube_pos"] = self.place_cube(rng, self.bins()[0])
+        return {**info, "direction": self.direction}
+
+    def continue_episode(self) -> dict[str, Any]:
+        """A reset-free episode start: nothing moves, the direction may have changed."""
+        return {"direction": self.direction, "cube_pos": self.cube_pose()[0]}
+
+    def observe(self) -> np.ndarray:
+        target = np.array([*self.bins()[1], 0.0])
+        return np.concatenate([super().observe(), target]).astype(np.float32)
+
+    def evaluate(self) -> tuple[float, bool, bool, dict[str, Any]]:
+        cfg = self.config
+        pos, _ = self.cube_pose()
+        target = self.bins()[1]
+        resting = pos[2] < 0.5 * self.cube_size + 0.01
+        success = bool(self.in_bin(target, pos) and resting and not self.robot.gripper_closed)
+        if cfg.reward == "sparse":
+            reward = float(success)
+        else:
+            tcp, _ = self.robot.tcp_pose()
+            reach = 1.0 - np.tanh(10.0 * np.linalg.norm(tcp - pos))
+            grasped = float(self.robot.gripper_closed and np.linalg.norm(tcp - pos) < 0.5 * self.cube_size)
+            transport = 1.0 - np.tanh(5.0 * np.linalg.norm(pos[:2] - target))
+            reward = 1.0 if success else float(0.2 * reach + 0.2 * grasped + 0.4 * transport)
+        info = {"cube_height": float(pos[2]), "target_distance": float(np.linalg.norm(pos[:2] - target))}
+        return reward, success, success and cfg.terminate_on_success, info

@@ -1,0 +1,163 @@
+"""Reset-free practice on panda pick_place: the two directions, keep-scene resets, the loop and resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from robot_rl.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def env():
+    from robot_rl.sim import make_twin
+
+    twin = make_twin("panda", "pick_place")
+    yield twin
+    twin.close()
+
+
+def _run_expert(env, seed: int) -> dict:
+    from robot_rl.sim import make_expert
+
+    expert = make_expert(env, seed=seed)
+    obs, _ = env.reset(seed=seed)
+    expert.reset()
+    for _ in range(env.unwrapped.task.max_episode_steps):
+        obs, _, terminated, truncated, info = env.step(expert.act(obs))
+        if terminated or truncated:
+            break
+    return info
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_expert_moves_the_cube_into_the_target_bin_and_lets_go(env, direction):
+    task = env.unwrapped.task
+    task.set_direction(direction)
+    source, target = task.bins()
+    for seed in range(3):
+        env.reset(seed=seed)
+        assert task.in_bin(source) and not task.in_bin(target)  # episodic resets start in the source bin
+        info = _run_expert(env, seed)
+        assert info["success"] and task.in_bin(target) and not env.unwrapped.robot.gripper_closed
+    # the observation ends with the target bin's centre on the table
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_allclose(obs["state"][-3:], [*target, 0.0], atol=1e-6)
+
+
+def test_holding_the_cube_over_the_target_is_not_success(env):
+    task = env.unwrapped.task
+    task.set_direction("forward")
+    env.reset(seed=1)
+    task.place_cube(np.random.default_rng(0), task.bins()[1])  # cube resting in the target bin
+    env.unwrapped.robot.gripper_closed = True  # ... but the hand is closed (as if still holding it)
+    assert not task.evaluate()[1]
+    env.unwrapped.robot.gripper_closed = False
+    assert task.evaluate()[1]
+
+
+def test_keep_scene_reset_starts_where_the_last_episode_ended_and_picks_the_direction_by_the_cube(env):
+    task = env.unwrapped.task
+    task.set_direction("forward")
+    env.reset(seed=2)
+    _run_expert(env, 2)  # the cube is now in bin B
+    cube, tcp = task.cube_pose()[0], env.unwrapped.robot.tcp_pose()[0]
+    assert task.direction_for_cube() == "backward"
+    task.set_direction("backward")
+    obs, info = env.reset(options={"keep_scene": True})
+    np.testing.assert_allclose(task.cube_pose()[0], cube, atol=1e-9)
+    np.testing.assert_allclose(env.unwrapped.robot.tcp_pose()[0], tcp, atol=1e-9)
+    assert info["direction"] == "backward" and env.unwrapped.elapsed_steps == 0
+    np.testing.assert_allclose(obs["state"][-3:], [*task.bins()[1], 0.0], atol=1e-6)  # now bin A
+    with pytest.raises(ConfigError, match="forward or backward"):
+        task.set_direction("sideways")
+
+
+def test_bins_closer_than_a_pad_are_refused():
+    from robot_rl.sim import make_twin
+
+    with pytest.raises(ConfigError, match="bin_a/bin_b"):
+        make_twin("panda", "pick_place", task_config={"bin_a": [0.5, 0.0], "bin_b": [0.5, 0.05]})
+
+
+def test_practice_runs_without_env_resets_counts_arm_resets_and_resumes(tmp_path):
+    from robot_rl.practice import Practice, PracticeConfig
+
+    small = dict(
+        demo_episodes=2,
+        eval_episodes=1,
+        start_steps=30,
+        agent={"utd": 1, "hidden": [32, 32], "num_critics": 2},
+    )
+    config = PracticeConfig(minutes=0.5, eval_every_minutes=0.25, **small)
+    practice = Practice(config, tmp_path / "run", progress=False)
+    restores = []
+    twin = practice.env.unwrapped
+    original = twin.client.restoreState
+    twin.client.restoreState = lambda *a, **k: (restores.append(1), original(*a, **k))[1]
+    row = practice.run()
+    assert len(restores) == 1  # the first scene only: no episode after it restored the world
+    assert row["sim_minutes"] >= 0.5 and row["hand_resets"] == 0
+    episodes = row["forward_episodes"] + row["backward_episodes"]
+    assert row["resets"] == episodes >= 2 and row["reset_successes"] == row["resets"]
+    assert row["forward_updates"] > 0 and practice.updates["forward"] == row["forward_updates"]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) >= 3 and rows[0]["sim_minutes"] == 0.0  # the untrained baseline comes first
+    assert (tmp_path / "run" / "curve.png").stat().st_size > 0
+    # resume: the counters and buffers carry on
+    again = Practice(
+        PracticeConfig(minutes=0.75, eval_every_minutes=0.25, **small),
+        tmp_path / "run",
+        resume=True,
+        progress=False,
+    )
+    assert again.sim_steps == practice.sim_steps and len(again.online["forward"]) == len(
+        practice.online["forward"]
+    )
+    last = again.run()
+    assert last["sim_minutes"] >= 0.75 and last["resets"] > row["resets"]
+    with pytest.raises(Exception, match="not empty"):
+        Practice(config, tmp_path / "run", progress=False)
+
+
+def test_a_cube_pushed_out_of_reach_is_put_back_and_counted_as_a_hand_reset(tmp_path):
+    from robot_rl.practice import Practice, PracticeConfig
+
+    config = PracticeConfig(
+        minutes=0.2, demo_episodes=0, eval_episodes=1, start_steps=10_000, arm_reset=False
+    )
+    practice = Practice(config, tmp_path / "run", progress=False)
+    task = practice.env.unwrapped.task
+    practice.env.reset(seed=0)
+    task.client.resetBasePositionAndOrientation(task.cube, [0.9, 0.0, 0.02], [0, 0, 0, 1])  # off the table
+    import torch
+
+    practice._episode(torch.Generator(), type("Bar", (), {"update": lambda self, n: None})())
+    assert practice.hand_resets == 1 and practice._in_workspace()
+    assert task.in_bin(task.bins("forward")[0]) or task.in_bin(task.bins("backward")[0])
+
+
+def test_arm_reset_gets_out_of_a_straight_elbow_with_a_joint_reset(env):
+    """Reset-free practice drifts the arm's posture from episode to episode; a stretched arm ends with
+    its elbow straight, a singularity the Cartesian law cannot leave. The arm reset walks the joints
+    home first, then finishes as usual; without the joint reset it does not arrive."""
+    from robot_rl.controllers.resets import ArmReset, run_reset
+
+    twin = env.unwrapped
+
+    def stretched():
+        env.reset(seed=0)
+        q = np.array(twin.robot.model.home_q, dtype=np.float64)
+        q[1], q[3], q[5] = 1.25, -0.08, 1.1  # shoulder forward, elbow straight (limit -0.0698 rad)
+        twin.robot.teleport(q)
+        return twin._observation()
+
+    cartesian_only = ArmReset(near_limit_rad=0.0, cartesian_patience_s=1e9)
+    assert not run_reset(env, cartesian_only, np.random.default_rng(0), stretched()).success
+    reset = ArmReset()
+    report = run_reset(env, reset, np.random.default_rng(0), stretched())
+    assert report.success and reset.joint_resets == 1
+    assert twin.robot.controller.joint_target is None  # back in the Cartesian law
+    assert np.linalg.norm(twin.robot.tcp_pose()[0] - reset.target) < 0.01
