@@ -2,8 +2,8 @@
 no hand reset, and both policies improve).
 
 Runs `robot_rl.practice.Practice` (10 demonstrations per direction, arm-only scripted resets between
-episodes) with the learner settings of the pick_cube sample-efficiency benchmark
-(config/train/panda_pick_cube_bench.yaml, `agent:`; the reasons are in that file). Prints one JSON
+episodes) with config/train/panda_pick_place_practice.yaml (the learner settings of the pick_cube
+sample-efficiency benchmark; the reasons are in config/train/panda_pick_cube_bench.yaml). Prints one JSON
 object: simulated minutes, hand resets, arm resets and their success, and for each direction the
 evaluation success (10 episodic-reset episodes, deterministic) of the untrained policy, the best and
 the last evaluation, and the training success over the last 20 practice episodes. The run
@@ -66,12 +66,11 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out = Path(args.out)
     if not args.report:
-        from robot_rl.config import load_yaml
         from robot_rl.paths import config_dir
-        from robot_rl.practice import Practice, PracticeConfig
+        from robot_rl.practice import Practice, load_practice_config
 
-        agent = load_yaml(config_dir() / "train" / "panda_pick_cube_bench.yaml")["agent"]
-        config = PracticeConfig(minutes=args.minutes, seed=args.seed, agent=agent)
+        path = config_dir() / "train" / "panda_pick_place_practice.yaml"
+        config = load_practice_config(str(path), minutes=args.minutes, seed=args.seed)
         resume = (out / "checkpoint.pt").is_file()
         Practice(config, out, resume=resume).run()
     print(json.dumps(summary(out), indent=2))

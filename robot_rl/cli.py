@@ -522,9 +522,11 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--force", action="store_true", help="replace existing key files of this name")
     k.set_defaults(func=cmd_keys)
 
+    from robot_rl.practice import add_parser as add_practice_parser
     from robot_rl.reward.cli import add_parser as add_reward_parser
 
     add_reward_parser(sub)
+    add_practice_parser(sub)
     return parser
 
 

@@ -161,3 +161,31 @@ def test_arm_reset_gets_out_of_a_straight_elbow_with_a_joint_reset(env):
     assert report.success and reset.joint_resets == 1
     assert twin.robot.controller.joint_target is None  # back in the Cartesian law
     assert np.linalg.norm(twin.robot.tcp_pose()[0] - reset.target) < 0.01
+
+
+def test_practice_command_runs_a_config_file_and_reports_errors_in_one_line(robot_rl_bin, tmp_path):
+    import subprocess
+
+    config = tmp_path / "practice.yaml"
+    config.write_text(
+        "task: pick_place\nminutes: 0.2\neval_every_minutes: 0.2\ndemo_episodes: 1\neval_episodes: 1\n"
+        "start_steps: 20\nagent: {hidden: [32, 32], num_critics: 2, utd: 1}\n"
+    )
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [robot_rl_bin, "practice", "--config", str(config), "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])["sim_minutes"] >= 0.2
+    assert {"config.yaml", "metrics.jsonl", "curve.png", "checkpoint.pt"} <= {p.name for p in out.iterdir()}
+    bad = subprocess.run([robot_rl_bin, "practice", "--resume"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        "error: --resume needs --out RUN_DIR: the run directory to continue"
+    )
+    config.write_text("task: reach\nminutes: 0.1\n")
+    wrong = subprocess.run(
+        [robot_rl_bin, "practice", "--config", str(config), "--out", str(tmp_path / "r2")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert wrong.returncode == 2 and "forward/backward" in wrong.stderr and "Traceback" not in wrong.stderr
