@@ -138,9 +138,7 @@ class PickPlace(PickCube):
         if cfg.reward == "sparse":
             reward = float(success)
         else:
-            tcp, _ = self.robot.tcp_pose()
-            reach = 1.0 - np.tanh(10.0 * np.linalg.norm(tcp - pos))
-            grasped = float(self.robot.gripper_closed and np.linalg.norm(tcp - pos) < 0.5 * self.cube_size)
+            reach, grasped = self.reach_and_grasp(pos)
             transport = 1.0 - np.tanh(5.0 * np.linalg.norm(pos[:2] - target))
             reward = 1.0 if success else float(0.2 * reach + 0.2 * grasped + 0.4 * transport)
         info = {"cube_height": float(pos[2]), "target_distance": float(np.linalg.norm(pos[:2] - target))}

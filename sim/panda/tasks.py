@@ -205,6 +205,14 @@ class PickCube(PandaTask):
         pos, quat = self.client.getBasePositionAndOrientation(self.cube)
         return np.array(pos), np.array(quat)
 
+    def reach_and_grasp(self, cube: np.ndarray) -> tuple[float, float]:
+        """Shaped-reward terms: closeness of the TCP to the cube (0..1) and 1 while it holds it."""
+        tcp, _ = self.robot.tcp_pose()
+        distance = float(np.linalg.norm(tcp - cube))
+        return 1.0 - float(np.tanh(10.0 * distance)), float(
+            self.robot.gripper_closed and distance < 0.5 * self.cube_size
+        )
+
     def observe(self) -> np.ndarray:
         pos, quat = self.cube_pose()
         return np.concatenate([self._noisy(pos), quat]).astype(np.float32)
@@ -216,9 +224,7 @@ class PickCube(PandaTask):
         if cfg.reward == "sparse":
             reward = float(success)
         else:
-            tcp, _ = self.robot.tcp_pose()
-            reach = 1.0 - np.tanh(10.0 * np.linalg.norm(tcp - pos))
-            grasped = float(self.robot.gripper_closed and np.linalg.norm(tcp - pos) < 0.5 * self.cube_size)
+            reach, grasped = self.reach_and_grasp(pos)
             lift = np.clip(
                 (pos[2] - 0.5 * self.cube_size) / (cfg.lift_height - 0.5 * self.cube_size), 0.0, 1.0
             )
