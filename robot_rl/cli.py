@@ -284,13 +284,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Sim-only training on a twin task; --config FILE gives a TrainConfig YAML, flags override it."""
     import time
 
+    from robot_rl.paths import run_config_file
     from robot_rl.train import Trainer, load_train_config
 
-    if args.resume and not args.out:
-        raise RobotRLError("--resume needs --out RUN_DIR: the run directory to continue")
-    config_file = args.config
-    if args.resume and not config_file and (Path(args.out) / "config.yaml").is_file():
-        config_file = str(Path(args.out) / "config.yaml")  # a resumed run keeps its own config
+    config_file = run_config_file(args.config, args.out, args.resume)
     config = load_train_config(
         config_file,
         robot=args.robot,

@@ -31,3 +31,33 @@ def config_dir() -> Path:
     raise RobotRLError(
         "cannot find robot_rl's config/ folder (robot specs): reinstall robot_rl or set ROBOT_RL_CONFIG_DIR"
     )
+
+
+# -- run directories (train, practice) ----------------------------------------------------------------
+def run_config_file(config: str | None, out: str | None, resume: bool) -> str | None:
+    """The config file a run starts from: `--config`, or on `--resume` without one the run's own."""
+    if resume and not out:
+        raise RobotRLError("--resume needs --out RUN_DIR: the run directory to continue")
+    if resume and not config and (Path(out) / "config.yaml").is_file():
+        return str(Path(out) / "config.yaml")  # a resumed run keeps its own config
+    return config
+
+
+def open_run_dir(out: str | Path, resume: bool) -> Path:
+    """Create a run directory; refuse to overwrite a used one, or to resume one without a checkpoint."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise RobotRLError(
+            f"run directory {out} is not empty: pass --resume to continue it or choose another --out"
+        )
+    if resume and not (out / "checkpoint.pt").exists():
+        raise RobotRLError(f"nothing to resume in {out}: no checkpoint.pt (start without --resume)")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary file and rename it, so a crash never leaves a torn file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -35,6 +35,7 @@ import numpy as np
 
 from robot_rl.config import from_dict, param, to_dict
 from robot_rl.errors import ConfigError, Described, RobotRLError
+from robot_rl.paths import open_run_dir, run_config_file, write_atomic
 
 DIRECTIONS = ("forward", "backward")
 CHECKPOINT_FORMAT = "robot_rl.practice/1"
@@ -68,12 +69,6 @@ class PracticeConfig:
             )
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 class Practice:
     """The reset-free loop: `run()` practises until `minutes` of simulated time have passed."""
 
@@ -87,15 +82,8 @@ class Practice:
         from robot_rl.sim import make_twin
 
         self.torch = torch = configure_torch()
-        self.config, self.out, self.progress = config, Path(out_dir), progress
-        ckpt = self.out / "checkpoint.pt"
-        if self.out.exists() and any(self.out.iterdir()) and not resume:
-            raise RobotRLError(
-                f"run directory {self.out} is not empty: pass --resume or choose another --out"
-            )
-        if resume and not ckpt.exists():
-            raise RobotRLError(f"nothing to resume in {self.out}: no checkpoint.pt (start without --resume)")
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.config, self.progress = config, progress
+        self.out = open_run_dir(out_dir, resume)
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         make = lambda: make_twin(config.robot, config.task, task_config=config.task_config)  # noqa: E731
@@ -122,7 +110,7 @@ class Practice:
         self.evaluations = 0
         self.fitted = dict.fromkeys(DIRECTIONS, False)
         if resume:
-            self._load(ckpt)
+            self._load(self.out / "checkpoint.pt")
         elif config.demo_episodes:
             self.demos = {d: self._record_demos(d, obs_shapes, act_size) for d in DIRECTIONS}
         import yaml
@@ -341,7 +329,7 @@ class Practice:
         }
         buffer = io.BytesIO()
         self.torch.save(state, buffer)
-        _write_atomic(self.out / "checkpoint.pt", buffer.getvalue())
+        write_atomic(self.out / "checkpoint.pt", buffer.getvalue())
 
     def _load(self, path: Path) -> None:
         from robot_rl.agents.replay import ReplayBuffer
@@ -386,11 +374,7 @@ def load_practice_config(path: str | None, **overrides: Any) -> PracticeConfig:
 
 
 def cmd_practice(args: argparse.Namespace) -> int:
-    if args.resume and not args.out:
-        raise RobotRLError("--resume needs --out RUN_DIR: the run directory to continue")
-    config_file = args.config
-    if args.resume and not config_file and (Path(args.out) / "config.yaml").is_file():
-        config_file = str(Path(args.out) / "config.yaml")  # a resumed run keeps its own config
+    config_file = run_config_file(args.config, args.out, args.resume)
     config = load_practice_config(config_file, minutes=args.minutes, seed=args.seed)
     out = args.out or f"runs/practice_{config.robot}_{config.task}_{time.strftime('%Y%m%d-%H%M%S')}"
     result = Practice(config, out, resume=args.resume).run()
