@@ -10,9 +10,10 @@ layouts, and for quadrotors the `model:`/`controller:` sections) and decides per
 - command watchdog (`CommandWatchdog`): no fresh command within `safety.command_timeout_s` ->
   the robot's fallback (hold for arms, land for quadrotors, brake for cars);
 - a shield (`controllers.shields`) per kind of robot, chosen from the spec's field names, that bounds the
-  action itself: commanded arm targets stay inside the safety box shrunk by a braking margin,
-  quadrotor attitude stays below `safety.max_tilt_rad` and speed below `safety.max_speed`, car
-  throttle is cut above `safety.max_speed`.
+  action itself: commanded arm targets stay inside the safety box shrunk by a braking margin and
+  stop pressing into a contact above `safety.max_force` (given a contact force), quadrotor
+  attitude stays below `safety.max_tilt_rad`, speed below `safety.max_speed` and the vehicle
+  inside the safety box (given its position), car throttle is cut above `safety.max_speed`.
 
 Times are seconds on any monotonic clock the caller chooses (simulated time in the twin, ROS
 time on the robot), so the same code runs in both.
@@ -39,6 +40,8 @@ from robot_rl.controllers.shields import (  # noqa: F401 - re-exported: the laye
 from robot_rl.spec import Field, RobotSpec
 
 FALLBACKS = ("hold", "land", "brake")
+#: every reason the layer counts (`SafetyLayer.counts`); "ok" is not counted
+REASONS = ("shield", "estop", "watchdog", "stale_sensor", "nan_obs", "nan_action")
 
 
 # -- finite guards ---------------------------------------------------------------------------
@@ -157,11 +160,13 @@ class SafetyLayer:
         action_fields: list[Field] | None = None,
         obs_fields: list[Field] | None = None,
         latch_on: tuple[str, ...] = ("nan_obs", "stale_sensor"),
+        shield: Shield | None = None,
     ):
         self.spec = spec
         action_fields = list(action_fields if action_fields is not None else spec.action)
         obs_fields = list(obs_fields if obs_fields is not None else spec.observation)
-        self.shield = make_shield(spec, action_fields, obs_fields)
+        # `shield`: one built with other thresholds than the defaults (e.g. ArmShield(max_force_n=...))
+        self.shield = shield if shield is not None else make_shield(spec, action_fields, obs_fields)
         self.box = SafetyBox.from_spec(spec.safety)
         self.estop = EStop()
         self.watchdog = CommandWatchdog(spec.safety.command_timeout_s)
@@ -207,6 +212,8 @@ class SafetyLayer:
         now: float,
         commanded: np.ndarray | None = None,
         controller_state: np.ndarray | None = None,
+        contact_force: np.ndarray | None = None,
+        position: np.ndarray | None = None,
     ) -> Decision:
         """The action to send at time `now`; `action` None means no fresh command this tick.
 
@@ -214,6 +221,9 @@ class SafetyLayer:
         controller's IMU and estimator, the arm's joint sensors), used by the shield and the
         fallback instead of the last good observation. A NaN burst on the policy's observation
         path then still stops the robot with fresh feedback.
+        `contact_force` (N, base frame, the force the surroundings exert on the robot) and
+        `position` (m, world frame, odometry) feed the shields that use them (arm force limit,
+        quadrotor position box); without them those limits are not enforced.
         """
         if controller_state is not None and all_finite(controller_state):
             self._state = np.asarray(controller_state, dtype=np.float32)
@@ -235,7 +245,11 @@ class SafetyLayer:
             last = self._last
             action = self.shield.repeat(last) if last is not None else self.shield.fallback(self._state)
         out = self.shield.filter(
-            np.clip(np.asarray(action, dtype=np.float32), -1.0, 1.0), self._state, commanded
+            np.clip(np.asarray(action, dtype=np.float32), -1.0, 1.0),
+            self._state,
+            commanded,
+            contact_force=contact_force,
+            position=position,
         )
         if fresh:
             self._last = np.asarray(action, dtype=np.float32)

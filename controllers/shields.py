@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_rl.config import from_dict, param
+from robot_rl.controllers.impedance import ImpedanceGains
 from robot_rl.controllers.quadrotor import (
     GRAVITY,
     AttitudeController,
@@ -49,10 +50,25 @@ class Shield:
     def reset(self) -> None:
         """New episode."""
 
+    #: which of the robot's own measurements beyond `state` the shield reads (callers skip the rest)
+    uses_contact_force = False
+    uses_position = False
+
     def filter(
-        self, action: np.ndarray, state: np.ndarray, commanded: np.ndarray | None = None
+        self,
+        action: np.ndarray,
+        state: np.ndarray,
+        commanded: np.ndarray | None = None,
+        contact_force: np.ndarray | None = None,
+        position: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The action to send (may be the input)."""
+        """The action to send (may be the input).
+
+        `contact_force`: force (N, base/world frame) the surroundings exert on the robot, from a
+        force/torque sensor or the arm's external-wrench estimate; `position`: the robot's position
+        (m, world frame) from odometry, for robots whose observation holds only an error to a target.
+        Shields that do not use them ignore them.
+        """
         return action
 
     def fallback(self, state: np.ndarray | None) -> np.ndarray:
@@ -69,17 +85,35 @@ class Shield:
 
 
 class ArmShield(Shield):
-    """Cartesian-delta arms: the commanded target stays inside the box shrunk by `margin_m`.
+    """Cartesian-delta arms: the commanded target stays inside the box shrunk by `margin_m`,
+    and the contact force below `safety.max_force`.
 
     The reference moves by the policy's delta from the commanded target (or from the measured
     TCP when the caller does not know the target); the shrunk box leaves room for the tracking
     overshoot of the impedance law, so the TCP itself stays inside the spec's box. Above
     `safety.max_speed` the reference holds.
+
+    Contact force (when the caller measures it): the impedance law is a spring of stiffness K
+    between the reference and the TCP, so against a stuck contact one more step d into it adds
+    about K d of force. In contact (above `contact_n`) the steps into the measured force are
+    capped so the force stays at `force_fraction` of the limit; above that the reference backs
+    off by the excess over K (steps away from the contact are always allowed). The force at
+    the first touch is not known in advance: the law's error clip bounds it (K x clip).
     """
 
     fallback_mode = "hold"
+    uses_contact_force = True
 
-    def __init__(self, spec, action_fields, obs_fields, margin_m: float = 0.02):
+    def __init__(
+        self,
+        spec,
+        action_fields,
+        obs_fields,
+        margin_m: float = 0.02,
+        max_force_n: float | None = None,
+        force_fraction: float = 0.8,
+        contact_n: float = 1.0,
+    ):
         super().__init__(spec, action_fields, obs_fields)
         low, high = np.asarray(spec.safety.box_low), np.asarray(spec.safety.box_high)
         self.inner = SafetyBox(low + margin_m, high - margin_m)
@@ -88,9 +122,56 @@ class ArmShield(Shield):
         self.delta_low = np.asarray(field.low, dtype=np.float64)
         self.pos = self.action_slices["ee_delta_pos"]
         self.max_speed = spec.safety.max_speed
-        self.hold = self.clipped = False
+        self.max_force = spec.safety.max_force if max_force_n is None else float(max_force_n)
+        self.uses_contact_force = self.max_force is not None
+        self.force_fraction, self.contact_n = float(force_fraction), float(contact_n)
+        # The law's translational stiffness (the spec's `controller:`; the law's defaults without one).
+        gains = from_dict(ImpedanceGains, spec.controller or {}, source=spec.source, prefix="controller")
+        self.stiffness = np.asarray(gains.translational_stiffness, dtype=np.float64)
+        self.clip = np.asarray(gains.translational_clip, dtype=np.float64)
+        self.hold = self.clipped = self.force_limited = False
 
-    def filter(self, action, state, commanded=None):
+    def limit_force(
+        self, delta: np.ndarray, force: np.ndarray | None, lead: np.ndarray | None = None
+    ) -> np.ndarray:
+        """`delta` (m) with its steps into the measured contact capped (see the class doc).
+
+        Per axis, the law adds K_i d_i of force for a step d_i into a load F_i (a stuck contact,
+        friction included). Each loaded axis gets the share |F_i| / |F| of the force budget, so
+        the predicted force stays within `force_fraction` x the limit; steps that relieve a load
+        are never changed; above its share no step goes further in. `lead` (m, reference minus
+        TCP) gives the load the arm settles to, K x lead along the bearing axes, when that is more
+        than the force measured mid-motion. The load that sets the back-off is at most the law's
+        own K x clip: more is not the law's spring (an impact transient, gone by the next step,
+        or a load the law cannot relieve), and backing off further would lift the arm off and
+        let the next step hit again.
+        """
+        self.force_limited = False
+        if force is None or self.max_force is None:
+            return delta
+        force = np.asarray(force, dtype=np.float64)
+        if not np.all(np.isfinite(force)):
+            return delta
+        magnitude = float(np.linalg.norm(force))
+        if magnitude <= self.contact_n:
+            return delta
+        load = np.abs(force)
+        sign = np.sign(force)  # the surroundings push the arm this way, per axis
+        budget = self.force_fraction * self.max_force * load / magnitude
+        settled = load
+        if lead is not None:  # only where the contact bears: a free axis may lead the TCP in motion
+            bearing = load > 0.1 * magnitude
+            settled = np.where(bearing, np.maximum(load, -self.stiffness * sign * lead), load)
+        spring = np.minimum(settled, self.stiffness * self.clip)
+        allowed = (budget - spring) / self.stiffness  # largest step into the load; < 0: back off
+        allowed[load > budget] = np.minimum(allowed[load > budget], 0.0)  # over it: never further in
+        out = np.array(delta, dtype=np.float64, copy=True)
+        over = (load > 1e-9) & (-out * sign > allowed)
+        out[over] = -allowed[over] * sign[over]
+        self.force_limited = bool(np.any(over))
+        return out
+
+    def filter(self, action, state, commanded=None, contact_force=None, position=None):
         out = np.array(action, dtype=np.float32, copy=True)
         ee = np.asarray(state[self.obs_slices["ee_pos"]], dtype=np.float64)
         ref = ee if commanded is None else np.asarray(commanded, dtype=np.float64)
@@ -102,11 +183,12 @@ class ArmShield(Shield):
             else 0.0
         )
         self.hold = self.max_speed is not None and speed > self.max_speed
+        asked = delta
+        delta = self.limit_force(np.zeros(3) if self.hold else delta, contact_force, ref - ee)
         # The new target, clipped into the inner box; a target already outside is pulled in.
-        target = ref if self.hold else ref + delta
-        target = self.inner.clip(target)
+        target = self.inner.clip(ref + delta)
         clipped = np.clip(target - ref, self.delta_low, self.delta_high)
-        self.clipped = bool(np.any(np.abs(clipped - delta) > 1e-9))
+        self.clipped = bool(np.any(np.abs(clipped - asked) > 1e-9))
         delta = clipped
         out[self.pos] = 2.0 * (delta - self.delta_low) / (self.delta_high - self.delta_low) - 1.0
         return out
@@ -119,7 +201,7 @@ class ArmShield(Shield):
 
     @property
     def overriding(self) -> bool:
-        return self.hold or self.clipped
+        return self.hold or self.clipped or self.force_limited
 
 
 @dataclass
@@ -139,20 +221,50 @@ class QuadShieldConfig:
     release_tilt_rad: float = param(0.15, doc="hand back below this tilt ...", unit="rad", gt=0)
     release_rate: float = param(1.0, doc="... and below this body rate", unit="rad/s", gt=0)
     soft_speed_fraction: float = param(0.8, doc="take over above this fraction of max_speed", unit="1", gt=0)
+    box_margin_m: float = param(
+        0.1,
+        doc="position box (when the position is known): the predicted stopping point stays this far inside",
+        unit="m",
+        ge=0,
+    )
+    brake_fraction: float = param(
+        0.5,
+        doc="share of the recovery's braking acceleration the stopping distance counts on",
+        unit="1",
+        gt=0,
+        le=1,
+    )
+    touchdown_speed: float = param(
+        0.6, doc="reaching the box floor slower than this is a landing, not a wall", unit="m/s", ge=0
+    )
+    box_return_speed: float = param(0.5, doc="recovery: largest speed back inside the box", unit="m/s", gt=0)
+    climb_integral_gain: float = param(
+        4.0, doc="recovery: gain on the integral of the vertical speed error", unit="1/s^2", ge=0
+    )
+    climb_integral_limit: float = param(
+        1.0, doc="recovery: bound of that integral (x gain: the largest thrust trim)", unit="m", ge=0
+    )
 
 
 class QuadShield(Shield):
-    """Quadrotors: a level-and-brake recovery flight takes over before the tilt or speed limit.
+    """Quadrotors: a level-and-brake recovery flight takes over before the tilt or speed limit,
+    and before the safety box's walls when the position is known.
 
     Each command is judged before it is sent: the predicted tilt is the present tilt, plus the
     roll/pitch rate over `horizon_s`, plus the angular acceleration the rotors will make after
     this command (from a model of the rotor speeds, which lag the commands by ~70-160 ms).
+    With a position (odometry), the position and velocity after `horizon_s` under the
+    acceleration this command makes, plus the distance the recovery needs to stop from there,
+    must stay `box_margin_m` inside the safety box (the floor only binds faster than
+    `touchdown_speed`, so landing stays possible).
     The recovery is the cascade of `controllers.quadrotor` (velocity damping with a level
-    attitude, attitude loop, rate loop, mixer) in the action mode's units, overdriving against
-    the rotor lag; it hands back only when level, slow and the policy's command passes the test.
+    attitude, and a pull back inside the box, attitude loop, rate loop, mixer) in the action
+    mode's units, overdriving against the rotor lag; it hands back only when level, slow and
+    the policy's command passes the tests.
     """
 
     fallback_mode = "land"
+    uses_position = True
 
     def __init__(self, spec, action_fields, obs_fields, config: QuadShieldConfig | None = None):
         super().__init__(spec, action_fields, obs_fields)
@@ -181,6 +293,16 @@ class QuadShield(Shield):
         dt_tau = dt / float(m["motor_tau_up_s"]), dt / float(m["motor_tau_down_s"])
         self._alpha = (1.0 - math.exp(-dt_tau[0]), 1.0 - math.exp(-dt_tau[1]))
         self.motor_lead = 1.0
+        self.box_low = np.asarray(spec.safety.box_low, dtype=np.float64)
+        self.box_high = np.asarray(spec.safety.box_high, dtype=np.float64)
+        # Braking the recovery can count on: level within its tilt bound sideways, at least 0.3 g
+        # of thrust going up (so 0.7 g down), full thrust less gravity coming down; that last
+        # margin halves with the randomized mass (+15%) and thrust (-10%), hence its extra 0.5.
+        tilt = min(self.gains.max_tilt_rad, 0.3 * self.max_tilt)
+        f = self.config.brake_fraction
+        self.brake_side = f * GRAVITY * math.tan(tilt)
+        self.brake_up = f * 0.7 * GRAVITY
+        self.brake_down = 0.5 * f * max(4.0 * self.max_thrust / self.mass - GRAVITY, 0.1 * GRAVITY)
         self.reset()
 
     def reset(self) -> None:
@@ -189,6 +311,8 @@ class QuadShield(Shield):
         self.rotor = [math.sqrt(self.mass * GRAVITY / (4.0 * self.max_thrust))] * 4
         self._prev_rates: list[float] | None = None
         self.angular_accel = 0.0
+        self.climb_integral = 0.0
+        self.box_danger = False
 
     def _rotor_after(self, sent: np.ndarray) -> list[float]:
         """The rotor-speed model one policy step after sending `sent`."""
@@ -217,6 +341,33 @@ class QuadShield(Shield):
         _, tx, ty, _ = self.mixer.wrench(forces)
         return math.hypot(tx / self.inertia[0], ty / self.inertia[1])
 
+    def command_accel(self, action: np.ndarray, rot) -> list[float]:
+        """World-frame acceleration (m/s^2) the rotors will make after `action`, gravity included."""
+        if self.rates_mode:
+            u = self._offset + self._scale * np.asarray(action, dtype=np.float64)
+            thrust = max(float(u[0]), 0.0) * 4.0 * self.max_thrust
+        else:
+            thrust = sum(self.max_thrust * w * w for w in self._rotor_after(action))
+        a = thrust / self.mass
+        return [a * rot[2], a * rot[5], a * rot[8] - GRAVITY]
+
+    def leaves_box(self, position, vel, accel) -> bool:
+        """True if, after `horizon_s` under `accel`, the recovery could not stop inside the box."""
+        t, margin = self.config.horizon_s, self.config.box_margin_m
+        for i in range(3):
+            p = position[i] + vel[i] * t + 0.5 * accel[i] * t * t
+            v = vel[i] + accel[i] * t
+            brake_high = self.brake_up if i == 2 else self.brake_side
+            if p + (v * v / (2.0 * brake_high) if v > 0.0 else 0.0) > self.box_high[i] - margin:
+                return True
+            if i == 2:  # the floor is the ground: touching it slowly is a landing
+                stop = max(v * v - self.config.touchdown_speed**2, 0.0) / (2.0 * self.brake_down)
+                if v < 0.0 and p - stop < self.box_low[2]:
+                    return True
+            elif p - (v * v / (2.0 * self.brake_side) if v < 0.0 else 0.0) < self.box_low[i] + margin:
+                return True
+        return False
+
     def _read(self, state: np.ndarray):
         rot = [float(v) for v in state[self.obs_slices["rot_matrix"]]]
         rates = [float(v) for v in state[self.obs_slices["body_rates"]]]
@@ -233,11 +384,26 @@ class QuadShield(Shield):
         accel = max(self.angular_accel, 0.0) if accel is None else accel
         return self.tilt(rot) + math.hypot(rates[0], rates[1]) * t + 0.5 * accel * t * t
 
-    def recovery(self, state: np.ndarray, vz_target: float = 0.0) -> np.ndarray:
-        """Level the vehicle and damp its velocity (m/s target `vz_target` upward)."""
+    def recovery(self, state: np.ndarray, vz_target: float = 0.0, position=None) -> np.ndarray:
+        """Level the vehicle and damp its velocity (m/s target `vz_target` upward); with a
+        `position`, also pull it back to two box margins inside the walls (not off the floor)."""
         rot, rates, vel = self._read(state)
-        g = self.gains
-        acc = [-g.kd[0] * vel[0], -g.kd[1] * vel[1], g.kd[2] * (vz_target - vel[2]) + GRAVITY]
+        g, c = self.gains, self.config
+        target = [0.0, 0.0, vz_target]  # velocity, m/s
+        if position is not None:
+            m = 2.0 * c.box_margin_m
+            for i in range(3):
+                low = -math.inf if i == 2 else self.box_low[i] + m
+                inside = min(max(float(position[i]), low), self.box_high[i] - m)
+                pull = g.kp[i] / g.kd[i] * (inside - float(position[i]))
+                target[i] += max(-c.box_return_speed, min(c.box_return_speed, pull))
+        err = [t - v for t, v in zip(target, vel)]
+        # The integral holds height against the thrust model's error (randomized mass and thrust:
+        # +-25%), which velocity damping alone turns into a steady climb or sink of up to 0.6 m/s.
+        lim = c.climb_integral_limit
+        self.climb_integral = max(-lim, min(lim, self.climb_integral + err[2] * self.spec.policy_dt))
+        acc = [g.kd[0] * err[0], g.kd[1] * err[1], g.kd[2] * err[2] + GRAVITY]
+        acc[2] += c.climb_integral_gain * self.climb_integral
         acc[2] = max(acc[2], 0.3 * GRAVITY)
         # tilt of the desired thrust direction bounded like the position loop's
         horiz = math.hypot(acc[0], acc[1])
@@ -264,12 +430,12 @@ class QuadShield(Shield):
             physical = [v * v for v in lead]
         return np.clip((np.asarray(physical) - self._offset) / self._scale, -1.0, 1.0).astype(np.float32)
 
-    def filter(self, action, state, commanded=None):
-        out = self._filter(action, state)
+    def filter(self, action, state, commanded=None, contact_force=None, position=None):
+        out = self._filter(action, state, position)
         self._track(out)
         return out
 
-    def _filter(self, action, state):
+    def _filter(self, action, state, position=None):
         rot, rates, vel = self._read(state)
         if self._prev_rates is not None:
             # growth of the roll/pitch rate magnitude per second
@@ -283,9 +449,16 @@ class QuadShield(Shield):
         # The proposed action is judged every step, also when handing back: a policy that
         # would tilt the vehicle again right away does not get it back.
         danger = self.predicted_tilt(rot, rates, accel) > c.soft_tilt_fraction * self.max_tilt or too_fast
+        if position is not None and np.all(np.isfinite(position)):
+            action_accel = self.command_accel(np.asarray(action, dtype=np.float64), rot)
+            self.box_danger = self.leaves_box([float(v) for v in position], vel, action_accel)
+            danger = danger or self.box_danger
+        else:
+            position = None
         if not self.active and danger:
             self.active = True
             self.rate.reset()
+            self.climb_integral = 0.0
         elif (
             self.active
             and not danger
@@ -294,7 +467,7 @@ class QuadShield(Shield):
         ):
             self.active = False
         if self.active:
-            return self.recovery(state)
+            return self.recovery(state, position=position)
         self.rate.reset()
         return np.asarray(action, dtype=np.float32)
 
@@ -323,7 +496,7 @@ class CarShield(Shield):
         self.max_speed = spec.safety.max_speed
         self.cut = False
 
-    def filter(self, action, state, commanded=None):
+    def filter(self, action, state, commanded=None, contact_force=None, position=None):
         out = np.array(action, dtype=np.float32, copy=True)
         speed = float(state[self.obs_slices["speed"]][0])
         self.cut = self.max_speed is not None and abs(speed) > self.max_speed

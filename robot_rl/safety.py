@@ -4,10 +4,12 @@
 checked for NaN/inf and stamped, actions go through the e-stop, the NaN guard, the watchdog
 and the robot's shield before they reach the robot. The clock is simulated time (policy steps
 x policy period) unless the caller passes `now=` to `step_at`. Off by default: nothing wraps an
-env unless asked, so training runs are unchanged.
+env unless asked, so training runs are unchanged. The twin's contact force and position stand
+for the robot's force estimate and odometry (the arm's force limit, the quadrotor's box).
 
 info["safety"] is the layer's decision for the step ("ok", "shield", "estop", "watchdog",
-"stale_sensor", "nan_obs", "nan_action"); `counts` accumulates them for the run's metrics.
+"stale_sensor", "nan_action"; "nan_obs" is counted when a reading is rejected); `counts`
+accumulates them for the run's metrics.
 """
 
 from __future__ import annotations
@@ -27,6 +29,32 @@ def commanded_target(env: gym.Env) -> np.ndarray | None:
     return None if ref is None else np.asarray(ref, dtype=np.float64)
 
 
+def contact_force(env: gym.Env) -> np.ndarray | None:
+    """Force (N, world frame) the surroundings exert on the twin robot's links, summed over its
+    contact points (normal and friction); None when the env has no PyBullet robot body.
+
+    It stands for the arm's external-force estimate (a Franka's O_F_ext_hat_K, negated: libfranka
+    counts the force the robot exerts as positive) or a wrist force/torque sensor on hardware.
+    """
+    robot = getattr(env.unwrapped, "robot", None)
+    client, body = getattr(robot, "client", None), getattr(robot, "body", None)
+    if client is None or body is None:
+        return None
+    total = np.zeros(3)
+    for p in client.getContactPoints(bodyA=body):
+        if p[1] == p[2]:
+            continue  # self-contact: internal, not a load on the robot
+        force = p[9] * np.asarray(p[7]) + p[10] * np.asarray(p[11]) + p[12] * np.asarray(p[13])
+        total += force if p[1] == body else -force  # contactNormalOnB points from B to A
+    return total
+
+
+def odometry_position(env: gym.Env) -> np.ndarray | None:
+    """The robot's position (m, world frame) where the twin has odometry (its true state), else None."""
+    true_state = getattr(getattr(env.unwrapped, "robot", None), "true_state", None)
+    return None if true_state is None else np.asarray(true_state()[0], dtype=np.float64)
+
+
 class SafeEnv(gym.Wrapper):
     """An env whose actions go through the safety layer built from its robot spec."""
 
@@ -39,11 +67,14 @@ class SafeEnv(gym.Wrapper):
         )
         self.dt = spec.policy_dt
         self.now = 0.0
+        self.passed = 0
         self._obs: dict[str, np.ndarray] | None = None
 
     @property
     def counts(self) -> dict[str, int]:
-        return dict(self.layer.counts)
+        """Decisions so far by reason, "ok" (passed unchanged) included; all but "nan_obs" (rejected
+        readings) sum to the steps taken."""
+        return {"ok": self.passed, **self.layer.counts}
 
     def reset(self, **kwargs: Any):
         obs, info = self.env.reset(**kwargs)
@@ -61,8 +92,17 @@ class SafeEnv(gym.Wrapper):
         layer sees (tests and the adversarial benchmark)."""
         # The twin's own state stands for the low-level controller's sensors (see SafetyLayer.command).
         state = None if self._obs is None else self._obs["state"]
-        decision = self.layer.command(action, now, commanded_target(self.env), controller_state=state)
+        shield = self.layer.shield
+        decision = self.layer.command(
+            action,
+            now,
+            commanded_target(self.env),
+            controller_state=state,
+            contact_force=contact_force(self.env) if shield.uses_contact_force else None,
+            position=odometry_position(self.env) if shield.uses_position else None,
+        )
         obs, reward, terminated, truncated, info = self.env.step(decision.action)
+        self.passed += decision.reason == "ok"
         now = self.now = now + self.dt
         seen = obs_fault(obs) if obs_fault is not None else obs
         self.layer.observe(seen, now)

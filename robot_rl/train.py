@@ -63,6 +63,14 @@ class TrainConfig:
         True, doc="also write TensorBoard events under tb/ (when tensorboard is installed)"
     )
     seed: int = param(0, doc="seeds torch, numpy and the env")
+    safety: bool = param(
+        False, doc="every training action through the safety layer (SafeEnv); rows get safety_<reason> counts"
+    )
+    scripted_resets: bool = param(
+        False,
+        doc="the robot's scripted reset (controllers.resets) at every episode end before env.reset; "
+        "rows get resets, reset_successes, reset_failures, human_resets, reset_time_s",
+    )
 
     def validate(self, source: str, prefix: str) -> None:
         if self.reward not in ("task", "rlif"):
@@ -115,6 +123,9 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         self.env = make_twin(config.robot, config.task, cameras=config.cameras, randomize=config.randomize)
+        self.supervisor = None
+        if config.safety or config.scripted_resets:
+            self._safety_hook()
         self.eval_env = make_twin(config.robot, config.task, cameras=config.cameras)
         self.expert = make_expert(self.env, seed=config.seed) if config.expert_interventions > 0 else None
         obs_shapes = obs_shapes_of(self.env.observation_space)
@@ -180,6 +191,38 @@ class Trainer:
         parts = [buf.obs["state"][: buf.high_water] for buf in (self.online, self.demos) if buf is not None]
         states = self.torch.cat([p for p in parts if len(p)])
         self.agent.fit_normalizer(states)
+
+    def _safety_hook(self) -> None:
+        """Opt-in safety layer and scripted resets around the training env (off by default)."""
+        from robot_rl.controllers.resets import ResetSupervisor
+
+        if self.config.safety:
+            from robot_rl.safety import SafeEnv
+
+            self.env = SafeEnv(self.env)
+        if self.config.scripted_resets:
+            self.supervisor = ResetSupervisor(ask=_ask_person)
+            self.reset_rng = np.random.default_rng(self.config.seed + 2)  # apart from the action noise
+
+    def _episode_end(self) -> None:
+        from robot_rl.controllers.resets import scripted_reset
+
+        if self.supervisor is not None and not scripted_reset(self.env, self.supervisor, self.reset_rng):
+            raise RobotRLError(
+                "training stopped: automatic resets failed and the person declined to continue "
+                "(continue later with --resume)"
+            )
+
+    def _safety_metrics(self) -> dict[str, Any]:
+        from robot_rl.controllers.safety_layer import REASONS
+
+        row: dict[str, Any] = {}
+        if self.config.safety:
+            counts = self.env.counts
+            row.update({f"safety_{reason}": counts.get(reason, 0) for reason in ("ok", *REASONS)})
+        if self.supervisor is not None:
+            row.update(self.supervisor.metrics())
+        return row
 
     # -- loop --------------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
@@ -291,6 +334,8 @@ class Trainer:
             if terminated or truncated:
                 recent_success = [*recent_success, bool(info["success"])][-20:]
                 self.episode += 1
+                if self.supervisor is not None:
+                    self._episode_end()
                 obs, _ = self.env.reset(seed=cfg.seed + self.episode)
                 takeover_left = 0
                 if self.expert is not None:
@@ -325,6 +370,8 @@ class Trainer:
                     **last_eval,
                 }
                 row.update({k: float(v) for k, v in info_update.items()})
+                if cfg.safety or cfg.scripted_resets:
+                    row.update(self._safety_metrics())
                 self.write_metrics(row, metrics_file, tb)
                 eval_start, eval_updates, eval_steps = time.perf_counter(), 0, 0
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
@@ -404,6 +451,20 @@ class Trainer:
         self.pretrained = counters.get("pretrained", False)
         self.rng.bit_generator.state = state["rng"]["numpy"]
         self.torch.set_rng_state(state["rng"]["torch"])
+
+
+def _ask_person(message: str) -> bool:
+    """The terminal prompt of the reset supervisor; without a terminal the run stops instead of waiting."""
+    import sys
+
+    from robot_rl.controllers.resets import terminal_prompt
+
+    if not sys.stdin or not sys.stdin.isatty():
+        raise RobotRLError(
+            f"{message} No terminal to ask for a manual reset (stdin is not a tty): "
+            "reset the robot, then continue with --resume"
+        )
+    return terminal_prompt(message)
 
 
 def load_train_config(path: str | None, **overrides: Any) -> TrainConfig:

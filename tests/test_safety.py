@@ -15,7 +15,7 @@ from robot_rl.spec import load_robot_spec
 pytest.importorskip("pybullet")
 
 from robot_rl.benchmarks.safety import run_adversarial
-from robot_rl.safety import SafeEnv, commanded_target
+from robot_rl.safety import SafeEnv, commanded_target, contact_force
 from robot_rl.sim import make_twin
 
 
@@ -181,9 +181,8 @@ def test_adversarial_actions_stay_within_limits(robot, steps):
         result["nan_steps"] > 0
         and result["decisions"].get("shield", 0) + result["decisions"]["nan_action"] > 0
     )
-    if robot == "panda":
-        assert result["box_excursion_m"] == 0.0
-    else:
+    assert result["box_excursion_m"] == 0.0  # the quadrotor's with odometry (SafeEnv's twin position)
+    if robot == "crazyflie":
         assert result["max_tilt_rad"] < result["tilt_limit_rad"]
 
 
@@ -198,3 +197,74 @@ def test_car_brakes_when_commands_stop():
     assert moving > 0.5 and reasons[0] == "ok" and set(reasons[2:]) == {"watchdog"}
     assert abs(env.unwrapped.robot.state().speed) < 0.2
     env.close()
+
+
+def _press_into_table(safe: bool, limit_n: float, steps: int = 30) -> list[float]:
+    """Contact force (N) after every policy step of maximum steps straight down onto the table."""
+    env = make_twin("panda", "reach")
+    twin = env.unwrapped
+    if safe:
+        spec, acts, obs = twin.robot_spec, list(twin.action_layout), list(twin.obs_layout)
+        # No box margin, so the reference can reach the table (the default 2 cm keeps the fingers
+        # above it); a limit below the ~6 N the law's reference clip presses with at the box floor.
+        shield = ArmShield(spec, acts, obs, margin_m=0.0, max_force_n=limit_n)
+        env = SafeEnv(env, SafetyLayer(spec, acts, obs, shield=shield))
+    env.reset(seed=0)
+    down = np.array([0.0, 0.0, -1.0, 0.0], dtype=np.float32)
+    forces = []
+    for _ in range(steps):
+        env.step(down)
+        forces.append(float(np.linalg.norm(contact_force(twin))))
+    env.close()
+    return forces
+
+
+def test_arm_contact_force_stays_below_the_limit():
+    limit, tolerance = 4.0, 0.5  # N; the first touch is not foreseeable: checked from the next step
+    raw = _press_into_table(safe=False, limit_n=limit)
+    shielded = _press_into_table(safe=True, limit_n=limit)
+    touch = next(i for i, f in enumerate(shielded) if f > 1.0)
+    assert touch < 20 and max(raw[touch + 1 :]) > limit + tolerance  # the law alone presses harder
+    assert max(shielded[touch + 1 :]) < limit + tolerance
+    assert shielded[-1] > 1.0  # still touching: the shield limits the force, it does not lift off
+
+
+def test_arm_shield_backs_off_along_the_measured_force_only():
+    spec, layer, state = _panda_layer()
+    shield = layer.shield  # spec limit: safety.max_force
+    ref = state[0:3].astype(np.float64)
+    press = np.array([0.0, 0.0, 1.2 * spec.safety.max_force])  # the table pushes up, over the limit
+    out = shield.filter(np.array([1.0, -1.0, -1.0, 0.0], np.float32), state, ref, contact_force=press)
+    assert out[0] == 1.0 and out[1] == -1.0  # sideways steps are free
+    assert out[2] == 0.0 and shield.overriding  # no step further down
+    # A load the law's spring makes (below K x clip = 20 N) over the limit: the reference backs
+    # off by the excess over the stiffness, (0.8 x 10 N - 15 N) / 2000 N/m = 3.5 mm upward.
+    fields = [f for f in spec.action if f.name != "ee_delta_yaw"]
+    low = ArmShield(spec, fields, list(spec.observation), max_force_n=10.0)
+    back = low.filter(
+        np.array([0.0, 0.0, -1.0, 0.0], np.float32), state, ref, contact_force=np.array([0.0, 0.0, 15.0])
+    )
+    assert back[2] * 0.02 == pytest.approx(0.0035, abs=1e-6)
+    up = shield.filter(np.array([0.0, 0.0, 1.0, 0.0], np.float32), state, ref, contact_force=press)
+    assert up[2] == 1.0  # moving away from the contact is always allowed
+    light = shield.filter(
+        np.array([0.0, 0.0, -1.0, 0.0], np.float32), state, ref, contact_force=np.array([0.0, 0.0, 0.5])
+    )
+    assert light[2] == -1.0 and not shield.overriding  # below contact_n nothing changes
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_quadrotor_held_full_thrust_stays_below_the_box_top(seed):
+    # Without the position box the same run leaves the 2 m top within 0.6-1.8 s (measured).
+    env = SafeEnv(make_twin("crazyflie", "hover", randomize=True))
+    env.reset(seed=seed)
+    robot, high = env.unwrapped.robot, env.layer.box.high
+    top, tilt, steps = 0.0, 0.0, 0
+    terminated = truncated = False
+    while not (terminated or truncated):
+        _, _, terminated, truncated, _ = env.step(np.ones(4, dtype=np.float32))
+        top, tilt = max(top, robot.pos[2]), max(tilt, math.acos(min(1.0, robot.rot[8])))
+        steps += 1
+    env.close()
+    assert not terminated and steps >= 300  # the whole episode in the air, inside the box
+    assert top < high[2] and tilt < env.layer.spec.safety.max_tilt_rad

@@ -4,8 +4,9 @@ Per robot, segments of: uniform random actions, the largest action toward one sa
 wall (arm) or the most destabilising motor pattern (quadrotor: full thrust on one side, all
 motors full, all off), and NaN bursts on the action and on the observation (the e-stop
 latches on the bad observation; the operator clears it once the sensor is back, as here).
-Measured on the twin's true state: how far the arm's TCP leaves the safety box and the
-quadrotor's largest tilt, checked after every physics step where the twin has the hook.
+Measured on the twin's true state: how far the arm's TCP and the quadrotor leave the safety
+box and the quadrotor's largest tilt, checked after every physics step where the twin has the
+hook (the quadrotor), else after every policy step.
 """
 
 from __future__ import annotations
@@ -64,10 +65,13 @@ def run_adversarial(robot: str, steps: int, seed: int = 0, progress: bool = Fals
         if robot == "crazyflie":
             tilt = math.acos(max(-1.0, min(1.0, twin.robot.rot[8])))
             worst["tilt_rad"] = max(worst["tilt_rad"], tilt)
+            p = np.asarray(twin.robot.pos)
         elif robot == "panda":
             p = twin.robot.tcp_pose()[0]
-            out = max(float(np.max(box.low - p)), float(np.max(p - box.high)), 0.0)
-            worst["box_excursion_m"] = max(worst["box_excursion_m"], out)
+        else:
+            return
+        out = max(float(np.max(box.low - p)), float(np.max(p - box.high)), 0.0)
+        worst["box_excursion_m"] = max(worst["box_excursion_m"], out)
 
     if robot == "crazyflie":
         hook = twin.robot.after_physics_step
@@ -129,6 +133,8 @@ def run_adversarial(robot: str, steps: int, seed: int = 0, progress: bool = Fals
     if robot == "crazyflie":
         result["max_tilt_rad"] = worst["tilt_rad"]
         result["tilt_limit_rad"] = spec.safety.max_tilt_rad
+        # the position box is enforced with odometry (SafeEnv passes the twin's position)
+        result["box_excursion_m"] = worst["box_excursion_m"]
         result["meets_goal"] = worst["tilt_rad"] < spec.safety.max_tilt_rad
     return result
 
@@ -149,13 +155,12 @@ def run(
 def table(result: dict[str, Any]) -> str:
     lines = [f"{'robot':<10}{'steps':>9}{'episodes':>9}{'NaN steps':>10}  worst  decisions"]
     for r in result["results"]:
-        worst = (
-            f"box excursion {r['box_excursion_m'] * 1000:.1f} mm"
-            if "box_excursion_m" in r
-            else f"tilt {r['max_tilt_rad']:.3f} of {r['tilt_limit_rad']} rad"
-            if "max_tilt_rad" in r
-            else "-"
-        )
+        parts = []
+        if "max_tilt_rad" in r:
+            parts.append(f"tilt {r['max_tilt_rad']:.3f} of {r['tilt_limit_rad']} rad")
+        if "box_excursion_m" in r:
+            parts.append(f"box excursion {r['box_excursion_m'] * 1000:.1f} mm")
+        worst = ", ".join(parts) or "-"
         lines.append(
             f"{r['robot']:<10}{r['steps']:>9}{r['episodes']:>9}{r['nan_steps']:>10}"
             f"  {worst}  {r['decisions']}"

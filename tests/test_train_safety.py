@@ -1,0 +1,61 @@
+"""Opt-in safety layer and scripted resets in sim-only training: the counts land in metrics.jsonl."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from robot_rl.controllers.resets import ResetReport, ResetSupervisor
+from robot_rl.errors import RobotRLError
+from robot_rl.train import TrainConfig, _ask_person
+
+pytest.importorskip("pybullet")
+
+CONFIG = """\
+robot: panda
+task: reach
+preset: sac
+agent: {hidden: [32, 32], batch_size: 32}
+steps: 300
+start_steps: 100
+eval_every: 150
+eval_episodes: 1
+checkpoint_every: 300
+safety: true
+scripted_resets: true
+"""
+
+
+def test_options_are_off_by_default():
+    config = TrainConfig()
+    assert config.safety is False and config.scripted_resets is False
+
+
+def test_train_command_writes_safety_and_reset_counts(robot_rl_bin, tmp_path):
+    config = tmp_path / "reach_safe.yaml"
+    config.write_text(CONFIG)
+    out = tmp_path / "run"
+    cmd = [robot_rl_bin, "train", "--config", str(config), "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [150, 300]
+    last = rows[-1]
+    # 300 steps of 50-step reach episodes: 6 episode ends, each followed by the arm's scripted reset
+    assert last["resets"] >= 5 and last["reset_successes"] + last["reset_failures"] == last["resets"]
+    assert last["reset_time_s"] > 0.0 and last["human_resets"] == 0
+    # every action passed the layer, the training env's and the resets' (0.1 s policy steps)
+    decisions = sum(v for k, v in last.items() if k.startswith("safety_"))
+    assert decisions == 300 + round(last["reset_time_s"] / 0.1) and last["safety_ok"] > 0
+    assert last["safety_nan_action"] == 0 and last["safety_estop"] == 0
+    assert rows[0]["resets"] <= last["resets"]
+
+
+def test_without_a_terminal_the_human_fallback_stops_instead_of_waiting():
+    supervisor = ResetSupervisor(max_failures=2, ask=_ask_person)
+    failed = ResetReport("arm_home", False, 6.0, 60, "timeout")
+    assert supervisor.record(failed)  # one failure: no person needed yet
+    with pytest.raises(RobotRLError, match="stdin is not a tty"):
+        supervisor.record(failed)
