@@ -37,7 +37,8 @@ import numpy as np
 
 from robot_rl.config import from_dict
 from robot_rl.errors import ConfigError, Described
-from robot_rl.train import TrainConfig, Trainer, _write_atomic
+from robot_rl.paths import write_atomic
+from robot_rl.train import TrainConfig, Trainer
 from robot_rl.transport.actor import TransportConfig, next_port, policy_hash
 from robot_rl.transport.channel import Inbox
 from robot_rl.transport.wire import Hello, TransitionBatch
@@ -464,7 +465,7 @@ class Learner(Trainer):
             "queued_batches": self.net.batches.qsize(),
             "actors": actors,
         }
-        _write_atomic(self.out / "stats.json", json.dumps(stats, indent=2).encode())
+        write_atomic(self.out / "stats.json", json.dumps(stats, indent=2).encode())
         stats_file.write(json.dumps(stats) + "\n")
         stats_file.flush()
         if tb is not None:

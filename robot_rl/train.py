@@ -17,7 +17,6 @@ step a takeover starts, 0 otherwise.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 
 from robot_rl.config import from_dict, param, to_dict
 from robot_rl.errors import ConfigError, Described, RobotRLError
+from robot_rl.paths import open_run_dir, write_atomic
 
 
 @dataclass(kw_only=True)
@@ -85,12 +85,6 @@ class TrainConfig:
 CHECKPOINT_FORMAT = "robot_rl.checkpoint/1"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 class Trainer:
     def __init__(self, config: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True):
         from robot_rl.agents.pretrain import PretrainConfig
@@ -102,12 +96,6 @@ class Trainer:
         self.torch = torch = configure_torch()
         self.config, self.out, self.progress = config, Path(out_dir), progress
         ckpt = self.out / "checkpoint.pt"
-        if self.out.exists() and any(self.out.iterdir()) and not resume:
-            raise RobotRLError(
-                f"run directory {self.out} is not empty: pass --resume to continue it or choose another --out"
-            )
-        if resume and not ckpt.exists():
-            raise RobotRLError(f"nothing to resume in {self.out}: no checkpoint.pt (start without --resume)")
         self.pretrain_config = from_dict(
             PretrainConfig, config.pretrain, source=Described("pretrain"), prefix="pretrain"
         )
@@ -118,7 +106,7 @@ class Trainer:
                 "demos: DIR to pretrain on (or method: none)",
                 self.pretrain_config.method,
             )
-        self.out.mkdir(parents=True, exist_ok=True)
+        open_run_dir(self.out, resume)
 
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
@@ -414,7 +402,7 @@ class Trainer:
 
         buffer = io.BytesIO()
         self.torch.save(self._state(), buffer)
-        _write_atomic(self.out / "checkpoint.pt", buffer.getvalue())
+        write_atomic(self.out / "checkpoint.pt", buffer.getvalue())
 
     def _state(self) -> dict[str, Any]:
         """Everything `resume` needs, as the checkpoint stores it."""
