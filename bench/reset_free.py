@@ -1,11 +1,11 @@
 """Reset-free forward/backward practice on panda pick_place (issue goal: >= 30 simulated minutes with
 no hand reset, and both policies improve).
 
-Runs `robot_rl.practice.Practice` (10 demonstrations per direction, arm-only scripted resets between
-episodes) with config/train/panda_pick_place_practice.yaml (the learner settings of the pick_cube
-sample-efficiency benchmark; the reasons are in config/train/panda_pick_cube_bench.yaml). Prints one JSON
+Runs `robot_rl.practice.Practice` with config/train/panda_pick_place_practice.yaml (20 demonstrations
+per direction, behaviour-cloning pretraining, arm-only scripted resets between episodes, the learner
+settings of the pick_cube sample-efficiency benchmark; the reasons are in those files). Prints one JSON
 object: simulated minutes, hand resets, arm resets and their success, and for each direction the
-evaluation success (10 episodic-reset episodes, deterministic) of the untrained policy, the best and
+evaluation success (10 episodic-reset episodes, deterministic) before practice, the best and
 the last evaluation, and the training success over the last 20 practice episodes. The run
 checkpoints at every evaluation; re-running the command resumes it.
 
@@ -41,7 +41,7 @@ def summary(out: Path) -> dict[str, Any]:
     for d in ("forward", "backward"):
         evals = [r[f"{d}_eval_success"] for r in rows]
         result["directions"][d] = {
-            "eval_success_untrained": evals[0],
+            "eval_success_before_practice": evals[0],
             "eval_success_best": max(evals),
             "eval_success_last": evals[-1],
             "train_success_last_20": last[f"{d}_train_success"],

@@ -53,6 +53,9 @@ class PracticeConfig:
     minutes: float = param(30.0, doc="simulated practice time, arm resets included", unit="min", gt=0)
     start_steps: int = param(200, doc="random-action steps of each policy before it acts and updates", ge=0)
     demo_episodes: int = param(10, doc="scripted-expert demonstrations per direction", ge=0)
+    pretrain: dict[str, Any] = param(
+        {}, doc="offline pretraining of each policy on its demos, PretrainConfig fields (RoboFuME: calql)"
+    )
     eval_every_minutes: float = param(5.0, doc="simulated time between evaluations", unit="min", gt=0)
     eval_episodes: int = param(10, doc="deterministic episodes per direction per evaluation", gt=0)
     arm_reset: bool = param(True, doc="scripted arm home + perturbation between episodes (the cube stays)")
@@ -113,6 +116,7 @@ class Practice:
             self._load(self.out / "checkpoint.pt")
         elif config.demo_episodes:
             self.demos = {d: self._record_demos(d, obs_shapes, act_size) for d in DIRECTIONS}
+            self._pretrain()
         import yaml
 
         (self.out / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
@@ -148,17 +152,32 @@ class Practice:
             buf.add_episode({k: e.obs[k] for k in obs_shapes}, e.action, e.reward, e.terminated, gamma=gamma)
         return buf
 
+    def _pretrain(self) -> None:
+        """Each policy on its own demonstrations before practice starts (critics too with calql)."""
+        from robot_rl.agents.pretrain import PretrainConfig, pretrain
+
+        cfg = from_dict(PretrainConfig, self.config.pretrain, source=Described("pretrain"), prefix="pretrain")
+        if cfg.method == "none":
+            return
+        for i, d in enumerate(DIRECTIONS):
+            self._fit_normalizer(d)
+            generator = self.torch.Generator().manual_seed(self.config.seed + 1 + i)
+            pretrain(self.agents[d], self.demos[d], cfg, generator, progress=self.progress)
+
+    def _fit_normalizer(self, direction: str) -> None:
+        """State statistics from the demos and the data so far, fixed afterwards (as `robot_rl.train`)."""
+        online, demos = self.online[direction], self.demos[direction]
+        parts = [b.obs["state"][: b.high_water] for b in (online, demos) if b is not None and b.high_water]
+        self.agents[direction].fit_normalizer(self.torch.cat(parts))
+        self.fitted[direction] = True
+
     def _update(self, direction: str, generator: Any) -> None:
         from robot_rl.agents.replay import sample_block
 
         agent, online, demos = self.agents[direction], self.online[direction], self.demos[direction]
         cfg = agent.config
-        if not self.fitted[direction]:  # state statistics from demos and warm-up data, fixed afterwards
-            parts = [
-                b.obs["state"][: b.high_water] for b in (online, demos) if b is not None and b.high_water
-            ]
-            agent.fit_normalizer(self.torch.cat(parts))
-            self.fitted[direction] = True
+        if not self.fitted[direction]:
+            self._fit_normalizer(direction)
         agent.update(sample_block(online, demos, cfg.utd, cfg.batch_size, cfg.demo_fraction, generator))
         self.updates[direction] += cfg.utd
 

@@ -170,6 +170,7 @@ def test_practice_command_runs_a_config_file_and_reports_errors_in_one_line(robo
     config.write_text(
         "task: pick_place\nminutes: 0.2\neval_every_minutes: 0.2\ndemo_episodes: 1\neval_episodes: 1\n"
         "start_steps: 20\nagent: {hidden: [32, 32], num_critics: 2, utd: 1}\n"
+        "pretrain: {method: bc, steps: 20}\n"
     )
     out = tmp_path / "run"
     proc = subprocess.run(
