@@ -190,3 +190,32 @@ def test_practice_command_runs_a_config_file_and_reports_errors_in_one_line(robo
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert wrong.returncode == 2 and "forward/backward" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_progress_reward_pays_only_for_progress_and_the_placement():
+    """`reward: progress` is potential-based shaping: standing still earns nothing, so holding the cube
+    over the target forever can never beat placing it (1 on success)."""
+    from robot_rl.sim import make_expert, make_twin
+
+    env = make_twin("panda", "pick_place", task_config={"reward": "progress"})
+    obs, _ = env.reset(seed=4)
+    task = env.unwrapped.task
+    start = task.potential()
+    hold = np.zeros(4, np.float32)
+    rewards = [env.step(hold)[1] for _ in range(5)]
+    assert np.abs(rewards).max() < 0.01  # nothing moves, nothing earned
+    expert = make_expert(env, seed=0)
+    obs, _ = env.reset(seed=4)
+    expert.reset()
+    total, before_success = 0.0, start
+    for _ in range(100):
+        potential = task.potential()
+        obs, reward, terminated, truncated, info = env.step(expert.act(obs))
+        total += reward
+        if terminated or truncated:
+            break
+        before_success = task.potential()
+    assert info["success"] and reward == 1.0
+    np.testing.assert_allclose(total, 1.0 + before_success - start, atol=1e-6)  # the shaping telescopes
+    assert potential > start
+    env.close()

@@ -38,6 +38,12 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from robot_rl.reward.dataset import collect
 
     cameras = tuple(c for c in (args.cameras or "").split(",") if c)
+    policy = None
+    if args.policy:
+        from robot_rl.train import load_checkpoint
+
+        _, agent = load_checkpoint(args.policy)
+        policy = lambda obs: agent.policy(obs, deterministic=False)  # noqa: E731
     result = collect(
         args.robot,
         args.task,
@@ -48,6 +54,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         randomize=not args.nominal,
         every=args.every,
         progress=not args.json,
+        policy=policy,
     )
     print(json.dumps(result) if args.json else f"{result['frames']} frames in {args.out}: {result['labels']}")
     return 0
@@ -138,6 +145,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     c.add_argument("--every", type=int, default=2, help="keep every N-th step's frame (default 2)")
     c.add_argument("--nominal", action="store_true", help="domain randomization off (default on)")
     c.add_argument("--json", action="store_true", help="print one JSON object, no progress bar")
+    c.add_argument(
+        "--policy",
+        metavar="RUN_DIR",
+        help="run a trained policy's checkpoint instead of the experts (hard negatives: what a policy "
+        "trained on a reward model really does, labelled by the simulator; append to the training frames)",
+    )
     c.set_defaults(func=cmd_collect)
 
     t = sub.add_parser("train", help="train a reward model on collected frames")

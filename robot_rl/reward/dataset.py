@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,12 +152,16 @@ def collect(
     every: int = 2,
     progress: bool = True,
     behaviours: dict[str, float] | None = None,
+    policy: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Run the expert and its perturbed versions in the twin and write labelled frames.
 
     Episode i uses seed `seed + i` and a behaviour from `BEHAVIOURS` in proportion to its share;
     every `every`-th step's frame is kept (neighbouring frames are nearly identical).
-    `behaviours` overrides the shares of expert and perturbed-expert episodes. Returns label counts.
+    `behaviours` overrides the shares of expert and perturbed-expert episodes. `policy` runs every
+    episode with that policy instead (behaviour "policy"): hard-negative mining, i.e. frames of what
+    a policy trained on a reward model really does, labelled by the simulator, so that retraining
+    the model on them removes the false positives the policy found. Returns label counts.
     """
     from tqdm import tqdm
 
@@ -190,14 +195,17 @@ def collect(
             # low-discrepancy assignment: every behaviour gets its share even in a short run
             u = (i * 0.6180339887498949) % 1.0
             behaviour = names[min(int(np.searchsorted(edges, u, side="right")), len(names) - 1)]
-            policy = make_behaviour(env, behaviour, np.random.default_rng([seed, i]))
+            if policy is not None:
+                behaviour, actor = "policy", _PolicyBehaviour(policy)
+            else:
+                actor = make_behaviour(env, behaviour, np.random.default_rng([seed, i]))
             obs, _ = env.reset(seed=seed + i)
-            policy.reset()
+            actor.reset()
             images: dict[str, list[np.ndarray]] = {cam: [] for cam in cameras}
             states, records = [], []
             step = 0
             while True:
-                obs, _, terminated, truncated, info = env.step(policy.act(obs))
+                obs, _, terminated, truncated, info = env.step(actor.act(obs))
                 step += 1
                 if step % every == 0 or terminated or truncated:
                     fl = label_fn(env)
@@ -231,3 +239,16 @@ def collect(
     for r in writer.data["frames"]:
         counts[r["label"]] = counts.get(r["label"], 0) + 1
     return {"out": str(out_dir), "frames": len(writer.data["frames"]), "labels": counts}
+
+
+class _PolicyBehaviour:
+    """A trained policy as a collection behaviour (no per-episode state)."""
+
+    def __init__(self, policy: Callable[[dict[str, np.ndarray]], np.ndarray]):
+        self.policy = policy
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(self.policy(obs), dtype=np.float32)

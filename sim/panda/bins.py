@@ -42,8 +42,10 @@ class PickPlace(PickCube):
         )
         direction: Literal["forward", "backward"] = param("forward", doc="forward: A to B; backward: B to A")
         lift_height: float = param(0.1, doc="carrying height of the cube centre", unit="m", gt=0)
-        reward: Literal["sparse", "shaped"] = param(
-            "sparse", doc="sparse: 1 on success; shaped: reach + grasp + transport terms in [0, 1]"
+        reward: Literal["sparse", "shaped", "progress"] = param(
+            "sparse",
+            doc="sparse: 1 on success; shaped: reach + grasp + transport terms in [0, 1]; progress: 1 on "
+            "success, else the step's change of those terms (potential-based: holding still earns nothing)",
         )
 
         def validate(self, source: str, prefix: str) -> None:
@@ -68,6 +70,7 @@ class PickPlace(PickCube):
     def __init__(self, config: Config | None = None):
         super().__init__(config or self.Config())
         self.direction = self.config.direction
+        self._potential = 0.0
 
     def build(self, client, robot) -> None:
         super().build(client, robot)
@@ -119,11 +122,20 @@ class PickPlace(PickCube):
     def reset(self, rng: np.random.Generator, params: dict[str, float]) -> dict[str, Any]:
         info = super().reset(rng, params)  # the cube body, size, mass and friction; the TCP start
         info["cube_pos"] = self.place_cube(rng, self.bins()[0])
+        self._potential = self.potential()
         return {**info, "direction": self.direction}
 
     def continue_episode(self) -> dict[str, Any]:
         """A reset-free episode start: nothing moves, the direction may have changed."""
+        self._potential = self.potential()
         return {"direction": self.direction, "cube_pos": self.cube_pose()[0]}
+
+    def potential(self) -> float:
+        """The shaped terms in [0, 0.8]: TCP near the cube, cube held, cube near the target bin."""
+        pos, _ = self.cube_pose()
+        reach, grasped = self.reach_and_grasp(pos)
+        transport = 1.0 - float(np.tanh(5.0 * np.linalg.norm(pos[:2] - self.bins()[1])))
+        return 0.2 * reach + 0.2 * grasped + 0.4 * transport
 
     def observe(self) -> np.ndarray:
         target = np.array([*self.bins()[1], 0.0])
@@ -135,11 +147,12 @@ class PickPlace(PickCube):
         target = self.bins()[1]
         resting = pos[2] < 0.5 * self.cube_size + 0.01
         success = bool(self.in_bin(target, pos) and resting and not self.robot.gripper_closed)
-        if cfg.reward == "sparse":
+        if cfg.reward == "sparse" or success:
             reward = float(success)
-        else:
-            reach, grasped = self.reach_and_grasp(pos)
-            transport = 1.0 - np.tanh(5.0 * np.linalg.norm(pos[:2] - target))
-            reward = 1.0 if success else float(0.2 * reach + 0.2 * grasped + 0.4 * transport)
+        elif cfg.reward == "shaped":
+            reward = self.potential()
+        else:  # progress: the potential's change, so the shaping sums to its end-minus-start value
+            now = self.potential()
+            reward, self._potential = now - self._potential, now
         info = {"cube_height": float(pos[2]), "target_distance": float(np.linalg.norm(pos[:2] - target))}
         return reward, success, success and cfg.terminate_on_success, info
