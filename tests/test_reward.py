@@ -250,3 +250,19 @@ def test_reward_cli_collect_train_eval(tmp_path, robot_rl_bin):
     assert report["frames"] + report["boundary_frames_excluded"] == collected["frames"]
     out = subprocess.run([robot_rl_bin, "reward", "eval", str(tmp_path), str(frames)], **run)
     assert out.returncode == 2 and out.stderr.startswith("error: ") and len(out.stderr.splitlines()) == 1
+
+
+def test_hard_negatives_from_a_policy_are_labelled_by_the_simulator(tmp_path):
+    """`collect(policy=...)`: frames of what a policy does (here: closing the empty hand high above
+    the table, the way a policy fooled a reward model once), labelled from the twin's state."""
+    from robot_rl.reward.dataset import collect, load_frames
+
+    close_in_the_air = np.array([0.0, 0.0, 1.0, 1.0], np.float32)  # up, close the gripper
+    result = collect(
+        "panda", "pick_cube", tmp_path / "mined", episodes=2, seed=7, every=10, progress=False,
+        policy=lambda obs: close_in_the_air,
+    )  # fmt: skip
+    frames = load_frames(tmp_path / "mined")
+    assert result["frames"] == len(frames) > 0
+    assert set(frames.labels) == {"failure"}  # never grasped, never lifted: negatives only
+    assert {r["behaviour"] for r in frames.records} == {"policy"}
