@@ -34,7 +34,7 @@ def record_demos(out: Path, model=None) -> Path:
     folder = out / ("demos_learned" if model is not None else "demos_true")
     if (folder / "metadata.json").is_file():
         return folder
-    env = make_twin("panda", "pick_cube")
+    env = make_twin("panda", "pick_cube", task_config=_task_config(model))
     if model is not None:
         env = LearnedReward(env, model)
     writer = DemoWriter(folder, {**env_metadata(env.unwrapped), "source": "scripted expert", "noise": 0.0})
@@ -49,6 +49,12 @@ def record_demos(out: Path, model=None) -> Path:
             kept += 1
     env.close()
     return folder
+
+
+def _task_config(model) -> dict[str, Any]:
+    """With a model only the model ends an episode: were the twin to end it on the true success the
+    model missed, the learner would see a terminal step worth 0 at the goal and learn to avoid it."""
+    return {} if model is None else {"terminate_on_success": False}
 
 
 def finished(run_dir: Path, steps: int) -> bool:
@@ -81,7 +87,11 @@ def run_arm(arm: str, seed: int, out: Path, model_dir: Path, steps: int | None) 
     trainer = Trainer(config, run_dir, resume=resume)
     if model is not None:
         # the learner only ever sees the classifier's reward; its evaluations use the true success
-        trainer.env = LearnedReward(trainer.env, model)
+        from robot_rl.sim import make_twin
+
+        trainer.env.close()
+        twin = make_twin("panda", "pick_cube", randomize=config.randomize, task_config=_task_config(model))
+        trainer.env = LearnedReward(twin, model)
     trainer.run()
     return run_dir
 
