@@ -219,3 +219,13 @@ def test_progress_reward_pays_only_for_progress_and_the_placement():
     np.testing.assert_allclose(total, 1.0 + before_success - start, atol=1e-6)  # the shaping telescopes
     assert potential > start
     env.close()
+
+
+def test_shipped_pick_place_configs_load():
+    from robot_rl.paths import config_dir
+    from robot_rl.practice import load_practice_config
+    from robot_rl.train import load_train_config
+
+    practice = load_practice_config(str(config_dir() / "train" / "panda_pick_place_practice.yaml"))
+    episodic = load_train_config(str(config_dir() / "train" / "panda_pick_place_bench.yaml"))
+    assert practice.task == episodic.task == "pick_place" and practice.agent == episodic.agent
