@@ -53,6 +53,11 @@ class PracticeConfig:
     minutes: float = param(30.0, doc="simulated practice time, arm resets included", unit="min", gt=0)
     start_steps: int = param(200, doc="random-action steps of each policy before it acts and updates", ge=0)
     demo_episodes: int = param(10, doc="scripted-expert demonstrations per direction", ge=0)
+    demo_task_config: dict[str, Any] = param(
+        {},
+        doc="task_config overrides for recording the demonstrations only, e.g. {spawn: around}: demos "
+        "from where failed reset-free attempts leave the cube, not only from the bins",
+    )
     pretrain: dict[str, Any] = param(
         {}, doc="offline pretraining of each policy on its demos, PretrainConfig fields (RoboFuME: calql)"
     )
@@ -133,15 +138,18 @@ class Practice:
 
         from robot_rl.agents.replay import ReplayBuffer
         from robot_rl.demos import record_episode
-        from robot_rl.sim import make_expert
+        from robot_rl.sim import make_expert, make_twin
 
-        self.eval_env.unwrapped.task.set_direction(direction)
-        expert = make_expert(self.eval_env, seed=self.config.seed)
+        cfg = self.config
+        env = make_twin(cfg.robot, cfg.task, task_config={**cfg.task_config, **cfg.demo_task_config})
+        env.unwrapped.task.set_direction(direction)
+        expert = make_expert(env, seed=cfg.seed)
         episodes = []
-        for i in tqdm(range(self.config.demo_episodes), desc=f"demos {direction}", disable=not self.progress):
-            episode = record_episode(self.eval_env, expert.act, seed=10_000 + i, on_reset=expert.reset)
+        for i in tqdm(range(cfg.demo_episodes), desc=f"demos {direction}", disable=not self.progress):
+            episode = record_episode(env, expert.act, seed=10_000 + i, on_reset=expert.reset)
             if episode.success[-1]:
                 episodes.append(episode)
+        env.close()
         if not episodes:
             raise RobotRLError(
                 f"the scripted expert succeeded in no {direction} demonstration; check the task config"

@@ -265,8 +265,15 @@ NODE_PARAMS: dict[str, dict[str, Any]] = {
         "teleop_scale": 1.0,  # action per unit of Twist input
         "target": [0.0, 0.0, 1.0],  # crazyflie: hover target (pos_error), m
         "seed": 0,
+        "realtime_priority": 0,  # SCHED_FIFO priority 1-99 for the node's threads; 0: normal scheduling
     },
-    "controller": {**COMMON, "action_mode": "", "watchdog_hz": 200, "land_thrust_ratio": 0.85},
+    "controller": {
+        **COMMON,
+        "action_mode": "",
+        "watchdog_hz": 200,
+        "land_thrust_ratio": 0.85,
+        "realtime_priority": 0,
+    },
     "reset": {**COMMON, "robot_reset_service": TWIN_RESET_SERVICE, "timeout_s": 10.0},
     "reward": {**COMMON, "source": "twin", "camera": ""},
     "camera": {

@@ -35,3 +35,29 @@ def configure_torch(threads: int | None = None):
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return torch
+
+
+def set_realtime(priority: int) -> str | None:
+    """Run every thread of this process under SCHED_FIFO at `priority` (1-99); 0 restores normal scheduling.
+
+    Threads created afterwards inherit the policy of the thread that creates them. Returns None
+    when applied, else why not (the process keeps its scheduling): a robot's control processes
+    run real-time (ros2_control, franka_ros2) so that other load on the computer cannot delay a
+    policy step or a command.
+    """
+    if not 0 <= priority <= 99:
+        from robot_rl.errors import ConfigError
+
+        raise ConfigError("", "realtime_priority", "0 (off) or a SCHED_FIFO priority 1-99", priority)
+    if not hasattr(os, "sched_setscheduler"):
+        return "this OS has no SCHED_FIFO"
+    policy = os.SCHED_FIFO if priority else os.SCHED_OTHER
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                os.sched_setscheduler(int(tid), policy, os.sched_param(priority))
+            except ProcessLookupError:  # the thread ended meanwhile
+                continue
+    except PermissionError:
+        return "not permitted: give the user an rtprio limit (/etc/security/limits.conf) or CAP_SYS_NICE"
+    return None

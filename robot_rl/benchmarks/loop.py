@@ -50,7 +50,19 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-def _measure(robot: str, seconds: float, domain: int, bar: Any) -> dict[str, Any]:
+def _fifo_threads(pid: int) -> tuple[int, int]:
+    """(threads under SCHED_FIFO, all threads) of a process."""
+    tids = os.listdir(f"/proc/{pid}/task")
+    fifo = 0
+    for tid in tids:
+        try:
+            fifo += os.sched_getscheduler(int(tid)) == os.SCHED_FIFO
+        except OSError:
+            continue
+    return fifo, len(tids)
+
+
+def _measure(robot: str, seconds: float, domain: int, bar: Any, realtime_priority: int = 0) -> dict[str, Any]:
     # a loopback benchmark: this process's own DDS participant stays on the machine too
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     rclpy = require("rclpy", "ros", "robot-rl bench loop")
@@ -135,6 +147,7 @@ def _measure(robot: str, seconds: float, domain: int, bar: Any) -> dict[str, Any
                 ],
             ),
         ):
+            params = [*params, f"realtime_priority:={realtime_priority}"]
             args = [str(bindir / exe), "--ros-args", *[x for p in params for x in ("-p", p)]]
             procs.append(subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
         deadline = time.monotonic() + 30
@@ -151,6 +164,7 @@ def _measure(robot: str, seconds: float, domain: int, bar: Any) -> dict[str, Any
         with lock:
             latencies.clear()
             steps.clear()
+        fifo = [_fifo_threads(p.pid) for p in procs]
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             time.sleep(0.25)
@@ -180,6 +194,8 @@ def _measure(robot: str, seconds: float, domain: int, bar: Any) -> dict[str, Any
         "state_hz": STATE_HZ[robot],
         "seconds": seconds,
         "policy_steps": len(st),
+        "realtime_priority": realtime_priority,
+        "node_threads_fifo": [f"{a}/{b}" for a, b in fifo],
         "latency_ms": latency,
         "jitter_ms": jit,
         "meets_goals": {
@@ -189,21 +205,39 @@ def _measure(robot: str, seconds: float, domain: int, bar: Any) -> dict[str, Any
     }
 
 
-def run(quick: bool = False, progress: bool = True, seconds: float = 60.0) -> dict[str, Any]:
-    """Both loops for `seconds` each (quick: 5 s; figures then not comparable)."""
+def run(
+    quick: bool = False, progress: bool = True, seconds: float = 60.0, realtime_priority: int = 80
+) -> dict[str, Any]:
+    """Both loops for `seconds` each (quick: 5 s; figures then not comparable), with normal scheduling
+    and then, side by side, with the nodes and this driver under SCHED_FIFO at `realtime_priority`
+    (as a robot runs its control processes; skipped, with the reason, where not permitted)."""
     from tqdm import tqdm
+
+    from robot_rl.dds import lease_domain
+    from robot_rl.runtime import set_realtime
 
     if quick:
         seconds = 5.0
-    from robot_rl.dds import lease_domain
-
+    refused = set_realtime(realtime_priority) if realtime_priority else "realtime_priority 0"
+    set_realtime(0)
+    modes = [0] if refused else [0, realtime_priority]
     loops = {}
     with tqdm(
-        total=seconds * len(LOOPS), desc="bench loop", unit="s", disable=not progress, leave=False
+        total=seconds * len(LOOPS) * len(modes),
+        desc="bench loop",
+        unit="s",
+        disable=not progress,
+        leave=False,
     ) as bar:
         for robot in LOOPS:
-            with lease_domain() as lease:
-                loops[f"{LOOPS[robot]}hz"] = _measure(robot, seconds, lease.domain, bar)
+            for priority in modes:
+                key = f"{LOOPS[robot]}hz" + ("_realtime" if priority else "")
+                set_realtime(priority)  # the driver: a robot's driver runs real-time too
+                try:
+                    with lease_domain() as lease:
+                        loops[key] = _measure(robot, seconds, lease.domain, bar, priority)
+                finally:
+                    set_realtime(0)
     return {
         "benchmark": "loop",
         "machine": machine_info(),
@@ -215,6 +249,9 @@ def run(quick: bool = False, progress: bool = True, seconds: float = 60.0) -> di
             "transport": "DDS (rmw default) on loopback, ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST",
             "latency": "command reception at the driver - policy step's observation time",
             "jitter": "|policy step interval - 1/policy_hz|",
+            "realtime": f"SCHED_FIFO {realtime_priority} for actor, controller and driver"
+            if not refused
+            else f"not measured: {refused}",
         },
         "loops": loops,
         "goals": GOALS,
@@ -222,13 +259,13 @@ def run(quick: bool = False, progress: bool = True, seconds: float = 60.0) -> di
 
 
 def table(result: dict[str, Any]) -> str:
-    head = f"{'loop':<16}{'latency p50':>12}{'p99':>8}{'max':>8}{'jitter p50':>12}{'p99':>8}{'max':>8}"
+    head = f"{'loop':<20}{'latency p50':>12}{'p99':>8}{'max':>8}{'jitter p50':>12}{'p99':>8}{'max':>8}"
     lines = [f"{head}{'steps':>7}"]
     for loop in result["loops"].values():
         lat, jit = loop["latency_ms"], loop["jitter_ms"]
-        name = f"{loop['robot']} {loop['policy_hz']} Hz"
+        name = f"{loop['robot']} {loop['policy_hz']} Hz" + (" RT" if loop["realtime_priority"] else "")
         lines.append(
-            f"{name:<16}{lat['p50']:>12}{lat['p99']:>8}{lat['max']:>8}{jit['p50']:>12}{jit['p99']:>8}"
+            f"{name:<20}{lat['p50']:>12}{lat['p99']:>8}{lat['max']:>8}{jit['p50']:>12}{jit['p99']:>8}"
             f"{jit['max']:>8}{loop['policy_steps']:>7}"
         )
     g = result["goals"]

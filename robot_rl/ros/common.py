@@ -67,6 +67,20 @@ class GraphNode(Node):
         for key in ("cameras",):
             if key in self.p:
                 self.p[key] = [c for c in (self.p[key] or []) if c]
+        if self.p.get("realtime_priority"):
+            self._go_realtime(int(self.p["realtime_priority"]))
+
+    def _go_realtime(self, priority: int) -> None:
+        """SCHED_FIFO for every thread, DDS's included; refused -> one warning, normal scheduling."""
+        from robot_rl.runtime import set_realtime
+
+        reason = set_realtime(priority)
+        if reason is None:
+            self.get_logger().info(f"running SCHED_FIFO at priority {priority}")
+        else:
+            self.get_logger().warning(
+                f"realtime_priority {priority} not applied ({reason}); running with normal scheduling"
+            )
 
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9

@@ -41,6 +41,17 @@ class PickPlace(PickCube):
             0.02, doc="episodic resets keep the cube this far inside the pad", unit="m", ge=0
         )
         direction: Literal["forward", "backward"] = param("forward", doc="forward: A to B; backward: B to A")
+        spawn: Literal["bin", "around"] = param(
+            "bin",
+            doc="episodic resets put the cube in the source bin, or anywhere within `around_half` of its "
+            "centre on the table (where failed reset-free attempts leave it: demonstrations from there)",
+        )
+        around_half: float = param(
+            0.12,
+            doc="half edge of the square around the source bin that `spawn: around` uses",
+            unit="m",
+            gt=0,
+        )
         lift_height: float = param(0.1, doc="carrying height of the cube centre", unit="m", gt=0)
         reward: Literal["sparse", "shaped", "progress"] = param(
             "sparse",
@@ -56,6 +67,10 @@ class PickPlace(PickCube):
             if gap < 2 * self.bin_half:
                 raise ConfigError(
                     source, "bin_a/bin_b", f"bins apart by >= 2*bin_half ({2 * self.bin_half} m)", gap
+                )
+            if self.around_half >= gap:
+                raise ConfigError(
+                    source, "around_half", f"< the bins' distance ({gap:.3f} m)", self.around_half
                 )
             if self.spawn_margin >= self.bin_half:
                 raise ConfigError(
@@ -107,9 +122,11 @@ class PickPlace(PickCube):
         a, b = np.asarray(self.config.bin_a, float), np.asarray(self.config.bin_b, float)
         return "forward" if np.linalg.norm(pos - a) <= np.linalg.norm(pos - b) else "backward"
 
-    def place_cube(self, rng: np.random.Generator, bin_centre: np.ndarray) -> np.ndarray:
-        """Put the cube at rest at a random spot of a bin (episodic resets and hand resets)."""
-        half = self.config.bin_half - self.config.spawn_margin
+    def place_cube(
+        self, rng: np.random.Generator, bin_centre: np.ndarray, half: float | None = None
+    ) -> np.ndarray:
+        """Put the cube at rest at a random spot within `half` of a bin's centre (default: in the bin)."""
+        half = self.config.bin_half - self.config.spawn_margin if half is None else half
         xy = bin_centre + rng.uniform(-half, half, 2)
         yaw = rng.uniform(-self.config.cube_yaw, self.config.cube_yaw)
         quat = self.client.getQuaternionFromEuler([0.0, 0.0, yaw])
@@ -121,7 +138,8 @@ class PickPlace(PickCube):
     # -- Task API --------------------------------------------------------------------------------
     def reset(self, rng: np.random.Generator, params: dict[str, float]) -> dict[str, Any]:
         info = super().reset(rng, params)  # the cube body, size, mass and friction; the TCP start
-        info["cube_pos"] = self.place_cube(rng, self.bins()[0])
+        around = self.config.around_half if self.config.spawn == "around" else None
+        info["cube_pos"] = self.place_cube(rng, self.bins()[0], around)
         self._potential = self.potential()
         return {**info, "direction": self.direction}
 
