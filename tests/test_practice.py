@@ -75,6 +75,45 @@ def test_keep_scene_reset_starts_where_the_last_episode_ended_and_picks_the_dire
         task.set_direction("sideways")
 
 
+def test_around_spawn_starts_the_cube_off_the_pad_where_practice_leaves_it_and_the_expert_still_places_it():
+    from robot_rl.sim import make_twin
+
+    twin = make_twin("panda", "pick_place", task_config={"spawn": "around"})
+    task = twin.unwrapped.task
+    try:
+        for direction in ("forward", "backward"):
+            task.set_direction(direction)
+            source, target = task.bins()
+            starts = []
+            for seed in range(6):
+                twin.reset(seed=seed)
+                xy = task.cube_pose()[0][:2]
+                assert np.abs(xy - source).max() <= task.config.around_half + 1e-9
+                assert not task.in_bin(target) and task.direction_for_cube() == direction
+                starts.append(task.in_bin(source))
+                assert _run_expert(twin, seed)["success"]
+            assert not all(starts)  # most starts are off the pad (a pad is a quarter of the square)
+    finally:
+        twin.close()
+    with pytest.raises(ConfigError, match="around_half"):
+        make_twin("panda", "pick_place", task_config={"spawn": "around", "around_half": 0.25})
+
+
+def test_practice_records_its_demonstrations_with_demo_task_config(tmp_path):
+    from robot_rl.practice import Practice, PracticeConfig
+
+    config = PracticeConfig(
+        minutes=0.1, demo_episodes=4, demo_task_config={"spawn": "around"}, agent={"hidden": [16, 16]}
+    )
+    practice = Practice(config, tmp_path / "run", progress=False)
+    a = np.asarray(practice.env.unwrapped.task.config.bin_a)
+    demos = practice.demos["forward"]
+    cube = demos.obs["state"][: demos.high_water, 14:16].numpy()  # cube (x, y) in every demo frame
+    starts = cube[np.abs(cube).sum(1) > 0]
+    assert np.abs(starts - a).max() > practice.env.unwrapped.task.config.bin_half  # not only in bin A
+    assert practice.env.unwrapped.task.config.spawn == "bin"  # practice itself is untouched
+
+
 def test_bins_closer_than_a_pad_are_refused():
     from robot_rl.sim import make_twin
 

@@ -68,10 +68,9 @@ class PickPlace(PickCube):
                 raise ConfigError(
                     source, "bin_a/bin_b", f"bins apart by >= 2*bin_half ({2 * self.bin_half} m)", gap
                 )
-            if self.around_half >= gap:
-                raise ConfigError(
-                    source, "around_half", f"< the bins' distance ({gap:.3f} m)", self.around_half
-                )
+            if self.around_half + self.bin_half > gap:
+                limit = f"<= the bins' distance - bin_half ({gap - self.bin_half:.3f} m): clear of the target"
+                raise ConfigError(source, "around_half", limit, self.around_half)
             if self.spawn_margin >= self.bin_half:
                 raise ConfigError(
                     source, "spawn_margin", f"< bin_half ({self.bin_half} m)", self.spawn_margin
