@@ -110,6 +110,47 @@ def record_episode(
     )
 
 
+def expert_episodes(
+    env,
+    task: str,
+    episodes: int,
+    seed: int = 0,
+    noise: float = 0.0,
+    writer: DemoWriter | None = None,
+    keep_failures: bool = True,
+    target: int | None = None,
+) -> Iterator[Episode]:
+    """The scripted expert's episodes (seeds seed, seed+1, ...), written to `writer` when kept.
+
+    Runs `episodes` attempts, or with `target` until that many are kept (at most `episodes`
+    attempts); failures are kept unless `keep_failures` is False. A progress bar shows the success
+    rate. Closes `env` when done.
+    """
+    from tqdm import tqdm
+
+    from robot_rl.sim import make_expert
+
+    expert = make_expert(env, noise=noise, seed=seed)
+    wanted = target or episodes
+    attempts = kept = successes = 0
+    bar = tqdm(total=wanted, desc=f"{env.robot_spec.name}/{task} expert", unit="ep")
+    try:
+        while kept < wanted and attempts < episodes:
+            episode = record_episode(env, expert.act, seed=seed + attempts, on_reset=expert.reset)
+            attempts += 1
+            successes += episode.succeeded
+            if keep_failures or episode.succeeded:
+                kept += 1
+                bar.update(1)
+                if writer is not None:
+                    writer.write(episode)
+            bar.set_postfix(success=f"{successes / attempts:.0%}")
+            yield episode
+    finally:
+        bar.close()
+        env.close()
+
+
 def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
