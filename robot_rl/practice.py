@@ -180,13 +180,14 @@ class Practice:
         self.fitted[direction] = True
 
     def _update(self, direction: str, generator: Any) -> None:
-        from robot_rl.agents.replay import sample_block
+        from robot_rl.agents.replay import demo_rows, sample_block
 
         agent, online, demos = self.agents[direction], self.online[direction], self.demos[direction]
         cfg = agent.config
         if not self.fitted[direction]:
             self._fit_normalizer(direction)
-        agent.update(sample_block(online, demos, cfg.utd, cfg.batch_size, cfg.demo_fraction, generator))
+        block = sample_block(online, demos, cfg.utd, cfg.batch_size, cfg.demo_fraction, generator)
+        agent.update(block, demo_rows(online, demos, cfg.batch_size, cfg.demo_fraction))
         self.updates[direction] += cfg.utd
 
     # -- the loop --------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from robot_rl.agents.networks import EnsembleCritic, LoopCritics
-from robot_rl.agents.replay import ReplayBuffer, sample_block
+from robot_rl.agents.replay import ReplayBuffer, demo_rows, sample_block
 from robot_rl.agents.sac import SAC, Batch, preset
 from robot_rl.errors import ConfigError
 
@@ -270,3 +270,35 @@ def test_direct_adam_step_equals_optimizer_step_exactly():
         assert torch.equal(a, b)
     for a, b in zip(ours_opt.state.values(), ref_opt.state.values(), strict=True):
         assert all(torch.equal(a[k], b[k]) for k in ("step", "exp_avg", "exp_avg_sq"))
+
+
+def test_bc_term_follows_demonstrations_only_where_the_critics_prefer_them():
+    """Reward -10 (a - 0.5)^2; demonstrations act 0.5 (good) in states with s0 > 0 and -0.9 (bad) in
+    the others. The Q-filtered BC term pulls the policy to the good demonstrations and lets the
+    critics overrule the bad ones; the plain RL update reports no BC loss."""
+    torch.manual_seed(0)
+    cfg = dict(hidden=(64, 64), utd=5, batch_size=64, num_critics=4)
+    agent = SAC(4, 1, preset("rlpd", bc_weight=10.0, **cfg))
+    g = torch.Generator().manual_seed(0)
+    demos, online = ReplayBuffer(400, 4, 1), ReplayBuffer(2000, 4, 1)
+    for _ in range(400):
+        obs = torch.randn(4, generator=g)
+        a = torch.tensor([0.5 if obs[0] > 0 else -0.9])
+        demos.add(obs, a, float(-10 * ((a - 0.5) ** 2).sum()), obs, True)
+    rows = demo_rows(online, demos, 64, 0.5)
+    assert rows == 64  # no online data yet: a batch is all demonstrations
+    for _ in range(300):
+        obs = torch.randn(4, generator=g)
+        a = agent.act(obs[None])[0]
+        online.add(obs, a, float(-10 * ((a - 0.5) ** 2).sum()), obs, True)
+        rows = demo_rows(online, demos, 64, 0.5)
+        out = agent.update(sample_block(online, demos, 5, 64, 0.5, g), rows)
+    assert rows == 32 and "bc_loss" in out
+    test = torch.randn(256, 4, generator=g)
+    action = agent.act(test, deterministic=True)[:, 0]
+    # both halves near the good action: the bad demonstrations were filtered out, not imitated
+    # (without the Q-filter the bad half lands at -0.2 at this weight)
+    assert abs(float(action[test[:, 0] > 0].mean()) - 0.5) < 0.15
+    assert float(action[test[:, 0] <= 0].mean()) > 0.3
+    plain = SAC(4, 1, preset("rlpd", **cfg))
+    assert "bc_loss" not in plain.update(sample_block(online, demos, 5, 64, 0.5, g), 32)

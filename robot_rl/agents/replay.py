@@ -192,6 +192,15 @@ class ReplayBuffer:
         self.high_water = n
 
 
+def demo_rows(online: ReplayBuffer, demos: ReplayBuffer | None, batch_size: int, demo_fraction: float) -> int:
+    """How many of each batch's rows `sample_block` takes from the demonstrations (they come first)."""
+    if demos is None or len(demos) == 0:
+        return 0
+    if len(online) == 0:
+        return batch_size  # offline pretraining: demonstrations only
+    return round(batch_size * demo_fraction)
+
+
 def sample_block(
     online: ReplayBuffer,
     demos: ReplayBuffer | None,
@@ -200,12 +209,9 @@ def sample_block(
     demo_fraction: float = 0.5,
     generator: torch.Generator | None = None,
 ) -> Batch:
-    """A (utd, batch_size) block; with demos, the first `demo_fraction` of each batch's rows
+    """A (utd, batch_size) block; with demos, the first `demo_rows(...)` of each batch's rows
     come from the demonstrations and the rest from online data (RLPD symmetric sampling)."""
-    use_demos = demos is not None and len(demos) > 0
-    n_demo = round(batch_size * demo_fraction) if use_demos else 0
-    if use_demos and len(online) == 0:
-        n_demo = batch_size  # offline pretraining: demonstrations only
+    n_demo = demo_rows(online, demos, batch_size, demo_fraction)
     online_part = None
     if n_demo < batch_size:
         online_part = online.gather(online.indices((utd, batch_size - n_demo), generator))

@@ -57,6 +57,12 @@ class SACConfig:
     backup_entropy: bool = param(
         True, doc="subtract alpha*log pi in the target (switch off for sparse rewards)"
     )
+    bc_weight: float = param(
+        0.0,
+        doc="behaviour-cloning term on the demonstration rows in the actor loss, only where the critics "
+        "rate the demonstrated action above the policy's (Q-filter, Nair et al. 2018); 0: off (RLPD)",
+        ge=0,
+    )
     normalize_state: bool = param(
         True,
         doc="standardise the state vector with statistics fitted on the first data (saved with the agent)",
@@ -309,11 +315,24 @@ class SAC(nn.Module):
         loss = (self.log_alpha.detach().exp() * log_prob - q).mean()
         return loss, log_prob.detach()
 
+    def bc_loss(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Squared error of the policy's deterministic action to the demonstrated one, on the rows where
+        the critics prefer the demonstration (Q-filter): imitation fades where the policy is better."""
+        policy_action = self.actor.deterministic(features)
+        with torch.no_grad():
+            q_demo = self.critic(features, action).mean(0)
+            q_policy = self.critic(features, policy_action).mean(0)
+            keep = (q_demo > q_policy).to(action.dtype)
+        return (keep * (policy_action - action).square().sum(-1)).mean()
+
     def temperature_loss(self, log_prob: torch.Tensor) -> torch.Tensor:
         return -(self.log_alpha.exp() * (log_prob + self.target_entropy)).mean()
 
-    def update(self, block: Batch) -> dict[str, torch.Tensor]:
-        """`utd` critic updates on block[0..utd-1], then one actor and one temperature update on the last."""
+    def update(self, block: Batch, demo_rows: int = 0) -> dict[str, torch.Tensor]:
+        """`utd` critic updates on block[0..utd-1], then one actor and one temperature update on the last.
+
+        `demo_rows`: the first rows of each batch that are demonstrations (`replay.demo_rows`); only
+        the behaviour-cloning term (`bc_weight`) uses it."""
         block = self.augment(block)
         utd = block.action.shape[0]
         for i in range(utd):
@@ -326,6 +345,11 @@ class SAC(nn.Module):
                 torch._foreach_lerp_(self._target_params, self._critic_params, self.config.tau)
 
         actor_loss, log_prob = self.actor_loss(features)
+        extra = {}
+        if self.config.bc_weight > 0 and demo_rows > 0:
+            bc = self.bc_loss(features[:demo_rows], batch.action[:demo_rows])
+            actor_loss = actor_loss + self.config.bc_weight * bc
+            extra["bc_loss"] = bc.detach()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         adam_step(self.actor_opt)
@@ -341,6 +365,7 @@ class SAC(nn.Module):
             "entropy": -log_prob.mean(),
             "alpha": self.log_alpha.detach().exp(),
             "alpha_loss": alpha_loss.detach(),
+            **extra,
         }
 
     # -- checkpoints -----------------------------------------------------------------------------
