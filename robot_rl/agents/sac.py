@@ -63,6 +63,10 @@ class SACConfig:
         "rate the demonstrated action above the policy's (Q-filter, Nair et al. 2018); 0: off (RLPD)",
         ge=0,
     )
+    bc_q_filter: bool = param(
+        True,
+        doc="BC only where the critics prefer the demonstrated action (off: on every demonstration row)",
+    )
     normalize_state: bool = param(
         True,
         doc="standardise the state vector with statistics fitted on the first data (saved with the agent)",
@@ -319,6 +323,8 @@ class SAC(nn.Module):
         """Squared error of the policy's deterministic action to the demonstrated one, on the rows where
         the critics prefer the demonstration (Q-filter): imitation fades where the policy is better."""
         policy_action = self.actor.deterministic(features)
+        if not self.config.bc_q_filter:
+            return (policy_action - action).square().sum(-1).mean()
         with torch.no_grad():
             q_demo = self.critic(features, action).mean(0)
             q_policy = self.critic(features, policy_action).mean(0)
