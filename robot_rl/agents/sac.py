@@ -59,8 +59,8 @@ class SACConfig:
     )
     bc_weight: float = param(
         0.0,
-        doc="behaviour-cloning term on the demonstration rows in the actor loss, only where the critics "
-        "rate the demonstrated action above the policy's (Q-filter, Nair et al. 2018); 0: off (RLPD)",
+        doc="behaviour-cloning term (Gaussian NLL) on the demonstration rows in the actor loss, where the "
+        "critics rate the demonstrated action above the policy's (Q-filter, Nair et al. 2018); 0: off (RLPD)",
         ge=0,
     )
     bc_q_filter: bool = param(
@@ -320,16 +320,23 @@ class SAC(nn.Module):
         return loss, log_prob.detach()
 
     def bc_loss(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """Squared error of the policy's deterministic action to the demonstrated one, on the rows where
-        the critics prefer the demonstration (Q-filter): imitation fades where the policy is better."""
-        policy_action = self.actor.deterministic(features)
+        """Negative log-likelihood of the demonstrated action under the policy's Gaussian before the
+        tanh: pulls the mean onto the demonstration and shrinks the spread around it (exploration
+        noise as wide as at initialisation drops the cube a demonstration would place). With the
+        Q-filter only rows where the critics prefer the demonstration count."""
+        mean, log_std = self.actor(features)
+        u = torch.atanh(action.clamp(-0.999, 0.999))  # the pre-tanh value (the squash's Jacobian is constant)
+        nll = (0.5 * ((u - mean) * torch.exp(-log_std)).square() + log_std).sum(-1)
+        return (self.bc_keep(features, action) * nll).mean()
+
+    def bc_keep(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """1 for the demonstration rows the BC term uses, 0 for the others (Q-filter, Nair et al. 2018)."""
         if not self.config.bc_q_filter:
-            return (policy_action - action).square().sum(-1).mean()
+            return torch.ones_like(action[:, 0])
         with torch.no_grad():
             q_demo = self.critic(features, action).mean(0)
-            q_policy = self.critic(features, policy_action).mean(0)
-            keep = (q_demo > q_policy).to(action.dtype)
-        return (keep * (policy_action - action).square().sum(-1)).mean()
+            q_policy = self.critic(features, self.actor.deterministic(features)).mean(0)
+            return (q_demo > q_policy).to(action.dtype)
 
     def temperature_loss(self, log_prob: torch.Tensor) -> torch.Tensor:
         return -(self.log_alpha.exp() * (log_prob + self.target_entropy)).mean()
