@@ -59,7 +59,7 @@ class SACConfig:
     )
     bc_weight: float = param(
         0.0,
-        doc="behaviour-cloning term (mean and spread) on the demonstration rows of the actor loss, where the "
+        doc="behaviour-cloning term (squared error) on the demonstration rows of the actor loss, where the "
         "critics rate the demonstrated action above the policy's (Q-filter, Nair et al. 2018); 0: off (RLPD)",
         ge=0,
     )
@@ -320,15 +320,10 @@ class SAC(nn.Module):
         return loss, log_prob.detach()
 
     def bc_loss(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """Behaviour cloning of the demonstrated action: the squared error of the deterministic action,
-        plus the Gaussian likelihood of the demonstration's pre-tanh value for the spread alone (mean
-        detached), so exploration noise narrows around demonstrations instead of staying as wide as at
-        initialisation. With the Q-filter only rows where the critics prefer the demonstration count."""
-        mean, log_std = self.actor(features)
-        error = (torch.tanh(mean) - action).square().sum(-1)
-        u = torch.atanh(action.clamp(-0.999, 0.999))  # the pre-tanh value (the squash's Jacobian is constant)
-        spread = (0.5 * ((u - mean.detach()) * torch.exp(-log_std)).square() + log_std).sum(-1)
-        return (self.bc_keep(features, action) * (error + spread)).mean()
+        """Squared error of the policy's deterministic action to the demonstrated one; with the
+        Q-filter only on rows where the critics prefer the demonstration."""
+        error = (self.actor.deterministic(features) - action).square().sum(-1)
+        return (self.bc_keep(features, action) * error).mean()
 
     def bc_keep(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """1 for the demonstration rows the BC term uses, 0 for the others (Q-filter, Nair et al. 2018)."""
