@@ -41,13 +41,34 @@ REWARD = Topic("/robot_rl/reward", "std_msgs/Float32", SENSOR, "reward of the ne
 SUCCESS = Topic("/robot_rl/success", "std_msgs/Bool", SENSOR, "success of the newest observation")
 EPISODE = Topic("/robot_rl/episode", "std_msgs/Int32", COMMAND, "episode index; published at each start")
 CONTROLLER_STATE = Topic(
-    "/robot_rl/controller/state", "std_msgs/String", COMMAND, "ok | hold (watchdog) | fault (bad state)"
+    "/robot_rl/controller/state",
+    "std_msgs/String",
+    COMMAND,
+    "ok | hold (watchdog) | fault (bad state) | estop (ESTOP_SERVICE)",
 )
 TWIN_REWARD = Topic("/twin/task_reward", "std_msgs/Float32", SENSOR, "twin only: ground-truth task reward")
 TWIN_SUCCESS = Topic("/twin/task_success", "std_msgs/Bool", SENSOR, "twin only: ground-truth success")
 RESET_SERVICE = "/robot_rl/reset"  # std_srvs/Trigger, served by the reset node, called by the actor
 TWIN_RESET_SERVICE = "/twin/reset"  # std_srvs/Trigger, the twin's (or a robot's) own reset
 RESUME_SERVICE = "/robot_rl/controller/resume"  # std_srvs/Trigger: clear a latched fault
+ESTOP_SERVICE = "/robot_rl/estop"  # std_srvs/SetBool: true latches the e-stop, false clears it
+#: std_srvs/SetBool, served by the reset node: a person's answer after `max_failures` failed resets in a
+#: row (true: reset by hand, continue; false: stop)
+HUMAN_RESET_SERVICE = "/robot_rl/reset/human"
+#: latched (transient local) String topics of the reset node
+RESET_HELP = Topic(
+    "/robot_rl/reset/help",
+    "std_msgs/String",
+    COMMAND,
+    "what a person must do when automatic resets failed (latched; empty: nobody is needed)",
+)
+RESET_STATS = Topic(
+    "/robot_rl/reset/stats",
+    "std_msgs/String",
+    COMMAND,
+    "JSON reset counters after each reset: resets, reset_successes, reset_failures, human_resets, "
+    "reset_time_s (latched)",
+)
 
 
 #: per robot: state topics a real driver publishes, and the command topic the real controller takes
@@ -245,6 +266,7 @@ NODE_PARAMS: dict[str, dict[str, Any]] = {
         "randomize": False,
         "action_mode": "",  # "": the layout policies are trained with; crazyflie: force | rates
         "seed": 0,
+        "reset_mode": "teleport",  # /twin/reset: teleport (seeded env reset) | scripted (reset controller)
     },
     "actor": {
         **COMMON,
@@ -274,7 +296,12 @@ NODE_PARAMS: dict[str, dict[str, Any]] = {
         "land_thrust_ratio": 0.85,
         "realtime_priority": 0,
     },
-    "reset": {**COMMON, "robot_reset_service": TWIN_RESET_SERVICE, "timeout_s": 10.0},
+    "reset": {
+        **COMMON,
+        "robot_reset_service": TWIN_RESET_SERVICE,
+        "timeout_s": 10.0,
+        "max_failures": 3,  # failed resets in a row before the e-stop and a person (HUMAN_RESET_SERVICE)
+    },
     "reward": {**COMMON, "source": "twin", "camera": ""},
     "camera": {
         "name": "front",

@@ -42,6 +42,8 @@ from robot_rl.rosgraph import (
 )
 from robot_rl.spec import load_robot_spec
 
+RESET_RETRY_S = 1.0  # pause before asking again after a failed reset
+
 
 class Policy:
     """random | zero | checkpoint (robot_rl.train.load_checkpoint) | learner weights via ActorClient."""
@@ -288,6 +290,10 @@ class ActorNode(GraphNode):
             self.client.poll()
         now = self.now_s()
         if self.resetting:
+            if self.reset_future is None:  # the last reset failed: ask again after a pause
+                if now >= self.reset_retry_at:
+                    self._request_reset()
+                return
             if now - self.reset_started > self.p["reset_timeout_s"]:
                 self.get_logger().error(
                     f"no answer from {RESET_SERVICE} in {self.p['reset_timeout_s']} s; asking again"
@@ -367,8 +373,13 @@ class ActorNode(GraphNode):
             return  # the answer to a request given up on
         result = future.result()
         if result is None or not result.success:
-            self.get_logger().error(f"reset failed: {getattr(result, 'message', 'no answer')}; retrying")
-            self._request_reset()
+            # not at once: a reset node waiting for a person fails every request immediately
+            self.get_logger().error(
+                f"reset failed: {getattr(result, 'message', 'no answer')}; retrying every "
+                f"{RESET_RETRY_S:.0f} s",
+                throttle_duration_sec=10.0,
+            )
+            self.reset_future, self.reset_retry_at = None, self.now_s() + RESET_RETRY_S
             return
         self.episode += 1
         self.step_in_episode = 0

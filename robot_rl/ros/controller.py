@@ -8,6 +8,8 @@ refused (an actor and a controller set to different action modes must not fly). 
 checked at `watchdog_hz` holds / lands / brakes when no fresh action arrived within the spec's
 `safety.command_timeout_s`. A non-finite value in a state message latches a fault: the robot is
 stopped and actions are ignored until `/robot_rl/controller/resume` (the reset node calls it).
+The e-stop (`/robot_rl/estop`, std_srvs/SetBool) latches the same stop on request (`data: true`)
+and only `data: false` clears it: neither a resume nor a reset does.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, String
-from std_srvs.srv import Trigger
+from std_srvs.srv import SetBool, Trigger
 
 from robot_rl.command_shaping import Watchdog, make_shaper
 from robot_rl.observations import InputError, check_finite
 from robot_rl.ros.common import LATCHED_QOS, GraphNode, run, to_stamp
-from robot_rl.rosgraph import ACTION, CONTROLLER_STATE, RESUME_SERVICE, robot_topics
+from robot_rl.rosgraph import ACTION, CONTROLLER_STATE, ESTOP_SERVICE, RESUME_SERVICE, robot_topics
 from robot_rl.spec import load_robot_spec
 
 
@@ -39,6 +41,7 @@ class ControllerNode(GraphNode):
         self.topics = robot_topics(self.robot_name, self.shaper.action_mode)
         self.watchdog = Watchdog(self.spec.safety.command_timeout_s)
         self.fault = ""
+        self.estop = False
         self.state = ""
         self.command_pub = self.pub(self.topics["command"])
         self.gripper_pub = self.pub(self.topics["gripper"]) if "gripper" in self.topics else None
@@ -48,6 +51,7 @@ class ControllerNode(GraphNode):
             if key in self.topics:
                 self.sub(self.topics[key], lambda msg, k=key: self.on_state(k, msg))
         self.create_service(Trigger, RESUME_SERVICE, self.on_resume)
+        self.create_service(SetBool, ESTOP_SERVICE, self.on_estop)
         self.create_timer(1.0 / p["watchdog_hz"], self.on_timer)
         # Streamed setpoints (quadrotor, car) keep flowing while stopped; the Panda's equilibrium persists.
         self.stream_safe = self.robot_name != "panda"
@@ -86,8 +90,13 @@ class ControllerNode(GraphNode):
                 self.set_state("fault")
                 self.get_logger().error(f"{exc}; {action} until {RESUME_SERVICE} is called")
 
+    @property
+    def stopped(self) -> bool:
+        """A latched fault or e-stop: the safe command goes out, actions are ignored."""
+        return bool(self.fault) or self.estop
+
     def on_action(self, msg: Any) -> None:
-        if self.fault:
+        if self.stopped:
             return
         now = self.now_s()
         values = np.asarray(msg.position, dtype=np.float64)
@@ -116,7 +125,7 @@ class ControllerNode(GraphNode):
 
     def on_timer(self) -> None:
         now = self.now_s()
-        if self.watchdog.check(now) and not self.fault:  # a fault has stopped the robot already
+        if self.watchdog.check(now) and not self.stopped:  # a fault or e-stop has stopped it already
             what = {"panda": "holding pose", "crazyflie": "landing", "racecar": "braking"}[self.robot_name]
             self.set_state("hold")  # first: whatever the driver gets after this is the safe command
             self.publish(self.shaper.safe_command(), now)
@@ -128,14 +137,37 @@ class ControllerNode(GraphNode):
             self._ticks = 0
             return
         self._ticks += 1
-        if self.stream_safe and (self.watchdog.tripped or self.fault) and self._ticks % self.safe_every == 0:
+        if (
+            self.stream_safe
+            and (self.watchdog.tripped or self.stopped)
+            and self._ticks % self.safe_every == 0
+        ):
             self.publish(self.shaper.safe_command(), now)
 
     def on_resume(self, request: Any, response: Any) -> Any:
         self.fault = ""
+        if self.estop:  # a fault cleared, but only the e-stop service releases the e-stop
+            response.success, response.message = False, f"e-stop engaged: clear it with {ESTOP_SERVICE} false"
+            return response
         self.shaper.resync()
         self.set_state("ok" if not self.watchdog.tripped else "hold")
         response.success, response.message = True, "resumed"
+        return response
+
+    def on_estop(self, request: Any, response: Any) -> Any:
+        if request.data and not self.estop:
+            self.estop = True
+            what = {"panda": "holding pose", "crazyflie": "landing", "racecar": "braking"}[self.robot_name]
+            self.publish(self.shaper.safe_command(), self.now_s())
+            self.set_state("estop")
+            self.get_logger().error(f"e-stop engaged: {what}; clear it with {ESTOP_SERVICE} false")
+        elif not request.data and self.estop:
+            self.estop = False
+            self.shaper.resync()
+            self.watchdog.tripped = True  # hold until a fresh action arrives
+            self.set_state("fault" if self.fault else "hold")
+            self.get_logger().warning("e-stop cleared: acting again on the next fresh action")
+        response.success, response.message = True, "e-stop engaged" if self.estop else "e-stop clear"
         return response
 
     # -- output ---------------------------------------------------------------------------------

@@ -1,20 +1,43 @@
 """reset: the service the actor calls between episodes (`/robot_rl/reset`, std_srvs/Trigger).
 
 It runs the robot's reset (the service named by `robot_reset_service`: the twin's `/twin/reset`, or a
-robot's reset controller), then clears a latched controller fault, and reports success.
+robot's reset controller), then clears a latched controller fault, and reports success with the reset's
+duration. A `ResetSupervisor` (robot_rl.controllers.resets) counts the outcomes; the counters go out as
+JSON on `/robot_rl/reset/stats` (latched) after each reset.
+
+Human fallback: after `max_failures` failed resets in a row the node engages the controller's e-stop
+(`/robot_rl/estop`), publishes what a person must do on `/robot_rl/reset/help` (latched) and answers
+every reset request at once with success=false and that instruction: nothing waits inside a callback,
+the actor asks again. The person answers on `/robot_rl/reset/human` (std_srvs/SetBool): true = "reset
+by hand, continue" clears the e-stop and the next request runs the robot's reset again; false = stop:
+the e-stop stays and every request fails with "stopped by the person" (a later true still continues).
 """
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from typing import Any
 
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
-from std_srvs.srv import Trigger
+from std_msgs.msg import String
+from std_srvs.srv import SetBool, Trigger
 
-from robot_rl.ros.common import GraphNode, run
-from robot_rl.rosgraph import RESET_SERVICE, RESUME_SERVICE
+from robot_rl.controllers.resets import ResetReport, ResetSupervisor
+from robot_rl.errors import ConfigError
+from robot_rl.ros.common import LATCHED_QOS, GraphNode, run
+from robot_rl.rosgraph import (
+    ESTOP_SERVICE,
+    HUMAN_RESET_SERVICE,
+    RESET_HELP,
+    RESET_SERVICE,
+    RESET_STATS,
+    RESUME_SERVICE,
+)
+
+AUTOMATIC, ASKED, STOPPED = "automatic", "asked", "stopped"
 
 
 class ResetNode(GraphNode):
@@ -22,11 +45,28 @@ class ResetNode(GraphNode):
 
     def __init__(self):
         super().__init__()
+        if self.p["max_failures"] < 1:
+            raise ConfigError("reset", "max_failures", "an integer >= 1", self.p["max_failures"])
         group = ReentrantCallbackGroup()
         self.robot_reset = self.create_client(Trigger, self.p["robot_reset_service"], callback_group=group)
         self.resume = self.create_client(Trigger, RESUME_SERVICE, callback_group=group)
+        self.estop = self.create_client(SetBool, ESTOP_SERVICE, callback_group=group)
+        self.help_pub = self.create_publisher(String, RESET_HELP.name, LATCHED_QOS)
+        self.stats_pub = self.create_publisher(String, RESET_STATS.name, LATCHED_QOS)
+        self.supervisor = ResetSupervisor(
+            self.p["max_failures"], ask=self._ask_person, stop=self._engage_estop
+        )
+        # two executor threads share the supervisor and the mode; reentrant: a client future that is already
+        # done runs its done callback at once, in the thread that holds the lock
+        self.lock = threading.RLock()
+        self.mode = AUTOMATIC
+        self.help = ""
+        self.estop_engaged = False
+        self.estop_pending: Any = None
         self.create_service(Trigger, RESET_SERVICE, self.on_reset, callback_group=group)
-        self.count = 0
+        self.create_service(SetBool, HUMAN_RESET_SERVICE, self.on_human, callback_group=group)
+        self.help_pub.publish(String(data=""))
+        self._publish_stats()
 
     def _call(self, client: Any, timeout_s: float) -> tuple[bool, str]:
         if not client.wait_for_service(timeout_sec=timeout_s):
@@ -41,17 +81,98 @@ class ResetNode(GraphNode):
         return bool(result.success), result.message
 
     def on_reset(self, request: Any, response: Any) -> Any:
+        with self.lock:
+            if self.mode != AUTOMATIC:
+                self._engage_estop()  # again, if no controller took the first request
+                response.success, response.message = False, self.help
+                return response
         timeout = self.p["timeout_s"]
         start = time.monotonic()
         ok, message = self._call(self.robot_reset, timeout)
+        duration = time.monotonic() - start
+        reason = message
         if ok:
             self._call(self.resume, min(timeout, 2.0))  # no controller running is not a failed reset
-            self.count += 1
-            self.get_logger().info(f"reset {self.count} done in {1000 * (time.monotonic() - start):.0f} ms")
         else:
-            self.get_logger().error(f"reset failed: {message}")
+            message = f"reset failed after {duration:.2f} s: {message}"
+            self.get_logger().error(message)
+        with self.lock:
+            report = ResetReport(self.robot_reset.srv_name, ok, duration, 0, "" if ok else reason)
+            self.supervisor.record(report)  # may engage the e-stop and ask a person (no waiting)
+            if ok:
+                message = f"reset {self.supervisor.successes} done in {duration:.2f} s: {reason}"
+                self.get_logger().info(message)
+            elif self.mode != AUTOMATIC:
+                message += f"; {self.help}"
+        self._publish_stats()
         response.success, response.message = ok, message
         return response
+
+    # -- the human fallback -----------------------------------------------------------------------
+    def _engage_estop(self) -> None:
+        """Latch the controller's e-stop without waiting for its answer (called under the lock)."""
+        if self.estop_engaged or self.estop_pending is not None:
+            return
+        if not self.estop.service_is_ready():
+            self.get_logger().error(
+                f"no controller serves {ESTOP_SERVICE}: the e-stop is NOT engaged; asking again on the "
+                "next reset request",
+                throttle_duration_sec=5.0,
+            )
+            return
+        self.estop_pending = self.estop.call_async(SetBool.Request(data=True))
+        self.estop_pending.add_done_callback(self._on_estop_answer)
+
+    def _on_estop_answer(self, future: Any) -> None:
+        result = future.result()
+        with self.lock:
+            self.estop_pending = None
+            self.estop_engaged = bool(result is not None and result.success) and self.mode != AUTOMATIC
+
+    def _ask_person(self, message: str) -> bool:
+        """The supervisor's `ask`: publish the request and return at once (the answer is a service call)."""
+        # ResetSupervisor counts a human reset when it asks; here one counts when a person says it is done.
+        self.supervisor.human_resets -= 1
+        self.mode = ASKED
+        self.help = (
+            f"{message} The e-stop is engaged. Reset the robot by hand, then call {HUMAN_RESET_SERVICE} "
+            "with data: true to continue (false stops)."
+        )
+        self.help_pub.publish(String(data=self.help))
+        self.get_logger().error(self.help)
+        return True
+
+    def on_human(self, request: Any, response: Any) -> Any:
+        with self.lock:
+            if self.mode == AUTOMATIC:
+                response.success, response.message = False, "no reset is waiting for a person"
+                return response
+            if request.data:
+                self.mode, self.help = AUTOMATIC, ""
+                self.supervisor.human_resets += 1
+                self.estop_engaged = False
+                if not self.estop.service_is_ready():
+                    self.get_logger().error(f"no controller serves {ESTOP_SERVICE}: clear its e-stop there")
+                self.estop.call_async(SetBool.Request(data=False))
+                message = "reset by hand: e-stop cleared, the next reset request runs the robot's reset again"
+                self.get_logger().warning(message)
+            else:
+                self.mode = STOPPED
+                self.help = (
+                    f"stopped by the person: the e-stop stays engaged; call {HUMAN_RESET_SERVICE} with "
+                    "data: true after resetting the robot by hand to continue"
+                )
+                message = self.help
+                self.get_logger().error(message)
+            self.help_pub.publish(String(data=self.help))
+        self._publish_stats()
+        response.success, response.message = True, message
+        return response
+
+    def _publish_stats(self) -> None:
+        with self.lock:
+            stats = self.supervisor.metrics()
+        self.stats_pub.publish(String(data=json.dumps(stats)))
 
 
 def main() -> int:

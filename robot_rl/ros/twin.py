@@ -5,7 +5,8 @@ camera images as sensor_msgs/Image, and consumes the command topic the real cont
 so the rest of the graph cannot tell it from hardware. It publishes its task's observation on the
 task topics (robot_rl.rosgraph.TASK_INPUTS: the reach goal, the cube pose, ...) at the state rate,
 exactly what a perception node or a goal publisher provides on hardware. It also serves `/twin/reset`
-(std_srvs/Trigger: a seeded env reset) and publishes the task's ground-truth reward and success for
+(std_srvs/Trigger; `reset_mode` teleport: a seeded env reset; scripted: the robot's reset controller,
+see `TwinNode.scripted_reset`) and publishes the task's ground-truth reward and success for
 the reward node. `action_mode` picks the robot's command layout (the Crazyflie: motor forces on
 `/cf1/cmd_motors` by default, thrust and body rates on `/cf1/cmd_rates` in `rates` mode).
 
@@ -27,6 +28,7 @@ from std_msgs.msg import Bool, Float32
 from std_srvs.srv import Trigger
 
 from robot_rl.command_shaping import resolve_action_mode, twin_robot_options
+from robot_rl.controllers.resets import OBJECT_RESETS, RESETS, ResetReport, run_reset
 from robot_rl.errors import ConfigError
 from robot_rl.observations import InputError, check_finite
 from robot_rl.ros import task_messages
@@ -40,6 +42,43 @@ from robot_rl.rosgraph import (
     robot_topics,
     task_inputs,
 )
+
+
+class _AtPolicyRate:
+    """The twin env seen at the robot's policy rate: the twin node steps its env at the state rate, and
+    the reset controllers count steps and seconds at the policy rate (a grasp closes for 5 policy steps).
+
+    One step applies the action, then holds it for the rest of the policy period as the twin's tick does:
+    the Panda's position deltas are zero after the first state tick (the reference stays, the gripper
+    keeps its command); the other robots' actions are setpoints and repeat.
+    """
+
+    def __init__(self, env: Any, spec: Any):
+        self.env = env
+        twin = env.unwrapped
+        self.repeat = max(1, round(twin.robot_spec.rates.policy_hz / spec.rates.policy_hz))
+        self.hold_mask = np.ones(env.action_space.shape, np.float32)
+        if spec.name == "panda":
+            self.hold_mask[:] = 0.0
+            self.hold_mask[twin.robot.action_slices["gripper"]] = 1.0
+        self.unwrapped = _WithSpec(twin, spec)
+
+    def step(self, action: np.ndarray) -> tuple:
+        out = self.env.step(action)
+        hold = np.asarray(action, np.float32) * self.hold_mask
+        for _ in range(self.repeat - 1):
+            out = self.env.step(hold)
+        return out
+
+
+class _WithSpec:
+    """The twin with the robot's own spec (policy rate) in place of the twin node's state-rate spec."""
+
+    def __init__(self, twin: Any, spec: Any):
+        self._twin, self.robot_spec = twin, spec
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._twin, name)
 
 
 def quat_from_matrix(r: Any) -> tuple[float, float, float, float]:
@@ -67,6 +106,8 @@ class TwinNode(GraphNode):
         self.topics = robot_topics(self.robot_name, self.action_mode)
         self.task_inputs = task_inputs(self.robot_name, p["task"])
         self.state_hz = int(p["state_hz"] or STATE_HZ[self.robot_name])
+        if p["reset_mode"] not in ("teleport", "scripted"):
+            raise ConfigError("twin", "reset_mode", "teleport or scripted", p["reset_mode"])
         if spec.rates.control_hz % self.state_hz:
             raise ConfigError(
                 "twin", "state_hz", f"a divisor of control_hz ({spec.rates.control_hz} Hz)", self.state_hz
@@ -82,6 +123,7 @@ class TwinNode(GraphNode):
         )
         self.twin = self.env.unwrapped
         self.robot = self.twin.robot
+        self.spec = spec
         self.cameras = [spec.camera(c) for c in p["cameras"]]
         self.episode = 0
         self.reset_time = 0.0
@@ -152,12 +194,40 @@ class TwinNode(GraphNode):
     def on_reset(self, request: Any, response: Any) -> Any:
         with self.lock:
             self.episode += 1
-            self.env.reset(seed=self.p["seed"] + self.episode)
+            if self.p["reset_mode"] == "scripted":
+                report = self.scripted_reset()
+                if not report.success:
+                    self.reset_time = self.now_s()  # commands sent before it are for the world before it
+                    self.action = self.robot.safe_action()
+                    response.success = False
+                    response.message = (
+                        f"scripted reset {report.kind} failed after {report.duration_s:.2f} s robot time: "
+                        f"{report.reason}"
+                    )
+                    return response
+                self.env.reset(options={"keep_scene": True})
+                what = f"scripted reset {report.kind} in {report.duration_s:.2f} s robot time"
+            else:
+                self.env.reset(seed=self.p["seed"] + self.episode)
+                what = "twin reset"
             self.reset_time = self.now_s()
             self.action = self.robot.safe_action()
             self.gripper = 0.0
-        response.success, response.message = True, f"twin reset, episode {self.episode}"
+        response.success, response.message = True, f"{what}, episode {self.episode}"
         return response
+
+    def scripted_reset(self) -> ResetReport:
+        """The task's object reset if it has one, else the robot's reset controller
+        (robot_rl.controllers.resets), run through the twin's control law at the robot's policy rate.
+
+        The caller holds the lock, so the physics thread waits: the reset is computed faster than real
+        time (e.g. the Panda's home move, ~1 s of robot time, takes ~0.1 s) and its duration is reported
+        in robot time. The world stays where the reset left it; nothing is teleported.
+        """
+        robot, task = self.robot_name, self.p["task"]
+        controller = (OBJECT_RESETS.get((robot, task)) or RESETS[robot])()
+        rng = np.random.default_rng(self.p["seed"] + self.episode)
+        return run_reset(_AtPolicyRate(self.env, self.spec), controller, rng)
 
     # -- physics and sensing -------------------------------------------------------------------
     def physics_loop(self) -> None:

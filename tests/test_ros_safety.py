@@ -1,0 +1,185 @@
+"""Safety in the ROS graph with real DDS: the latched e-stop, the reset node's human fallback and the
+twin's scripted resets. Nodes run as separate console-script processes (tests/test_ros_graph.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+
+from std_srvs.srv import SetBool, Trigger
+from test_ros_graph import _watch_robot
+from test_ros_graph import graph as graph
+
+from robot_rl.ros.common import COMMAND_QOS, LATCHED_QOS
+from robot_rl.rosgraph import (
+    ACTION,
+    CONTROLLER_STATE,
+    ESTOP_SERVICE,
+    HUMAN_RESET_SERVICE,
+    RESET_HELP,
+    RESET_SERVICE,
+    RESET_STATS,
+    RESUME_SERVICE,
+    TWIN_RESET_SERVICE,
+)
+
+HOME = np.array([0.5, 0.0, 0.3])  # ArmReset's home
+
+
+def _call(probe, srv_type, name: str, request, timeout_s: float = 10.0):
+    client = probe.node.create_client(srv_type, name)
+    assert client.wait_for_service(timeout_sec=20), f"{name} not offered"
+    future = client.call_async(request)
+    deadline = time.monotonic() + timeout_s
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert future.done(), f"{name} did not answer within {timeout_s} s"
+    return future.result()
+
+
+def _positions(probe, topic: str, after: float = 0.0, lock: bool = True) -> np.ndarray:
+    """Positions of the PoseStamped messages on `topic` sent after `after`; lock=False inside probe.wait
+    (which holds the probe's lock)."""
+    with probe.lock if lock else contextlib.nullcontext():
+        return np.array(
+            [[m.pose.position.x, m.pose.position.y, m.pose.position.z]
+             for t, m in zip(probe.times[topic], probe.msgs[topic]) if t > after]
+        ).reshape(-1, 3)  # fmt: skip
+
+
+def test_estop_holds_the_arm_while_actions_flow_and_only_its_service_clears_it(graph):
+    g, probe = graph
+    topics = _watch_robot(probe, "panda")
+    command, pose = topics["command"].name, topics["pose"].name
+    g.start("twin", "twin", robot="panda")
+    g.start("controller", "controller", robot="panda")
+    g.start("actor", "actor", robot="panda", policy="random", max_episode_steps=100000, use_reward_node=False)
+    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "ok", 40, "the controller acting on actions")
+
+    assert _call(probe, SetBool, ESTOP_SERVICE, SetBool.Request(data=True)).success
+    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "estop", 5, "state estop")
+    engaged = time.time()
+    hold = _positions(probe, command)[-1]  # the safe command: the arm's pose when it was engaged
+    time.sleep(1.0)  # the arm settles on the held pose
+    settled = time.time()
+    time.sleep(1.0)  # the random actor keeps acting at 10 Hz
+    with probe.lock:
+        assert sum(t > settled for t in probe.times[ACTION.name]) >= 3
+    assert len(_positions(probe, command, engaged)) == 0  # every action ignored
+    arm = _positions(probe, pose, settled)
+    assert len(arm) > 10 and np.abs(arm - hold).max() < 0.01  # the arm stays at the hold pose
+
+    # a resume (what the reset node calls after a reset) does not release an e-stop
+    resumed = _call(probe, Trigger, RESUME_SERVICE, Trigger.Request())
+    assert not resumed.success and ESTOP_SERVICE in resumed.message
+    time.sleep(0.3)
+    assert probe.last(CONTROLLER_STATE.name) == "estop" and len(_positions(probe, command, engaged)) == 0
+
+    cleared = time.time()
+    assert _call(probe, SetBool, ESTOP_SERVICE, SetBool.Request(data=False)).success
+    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "ok", 5, "acting again after the clear")
+    probe.wait(lambda: len(_positions(probe, command, cleared, False)) >= 3, 5, "commands after the clear")
+    log = g.log("controller")
+    assert log.count("e-stop engaged") == 1 and "e-stop cleared" in log and ESTOP_SERVICE in log
+
+
+class FlakyReset:
+    """The robot's reset service, served by this test: fails until told to succeed; counts its calls."""
+
+    def __init__(self, probe, name: str):
+        self.succeed, self.calls = False, 0
+        self.lock = threading.Lock()
+        probe.node.create_service(Trigger, name, self.on_call)
+
+    def on_call(self, request, response):
+        with self.lock:
+            self.calls += 1
+            response.success = self.succeed
+        response.message = "arm at home" if response.success else "gripper stuck"
+        return response
+
+
+def test_reset_node_stops_after_max_failures_and_a_person_continues_or_stops_it(graph):
+    g, probe = graph
+    robot_reset = FlakyReset(probe, "/test_robot/reset")
+    probe.watch(CONTROLLER_STATE.name, CONTROLLER_STATE.type, LATCHED_QOS)
+    probe.watch(RESET_HELP.name, RESET_HELP.type, LATCHED_QOS)
+    probe.watch(RESET_STATS.name, RESET_STATS.type, LATCHED_QOS)
+    g.start("controller", "controller", robot="panda")
+    g.start("reset", "reset", robot="panda", robot_reset_service="/test_robot/reset", max_failures=2)
+    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "hold", 20, "the controller up")
+
+    def reset():
+        return _call(probe, Trigger, RESET_SERVICE, Trigger.Request())
+
+    first = reset()
+    assert not first.success and "gripper stuck" in first.message
+    assert probe.last(CONTROLLER_STATE.name) == "hold"  # one failure: no person yet
+    assert not reset().success
+    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "estop", 5, "the e-stop after 2 failures")
+    probe.wait(lambda: HUMAN_RESET_SERVICE in probe.last(RESET_HELP.name), 5, "the request for a person")
+    assert "2 automatic resets failed in a row" in probe.last(RESET_HELP.name)
+
+    # while waiting for the person: every request fails at once, the robot's reset is not run
+    start = time.monotonic()
+    waiting = reset()
+    assert time.monotonic() - start < 2.0
+    assert not waiting.success and HUMAN_RESET_SERVICE in waiting.message and robot_reset.calls == 2
+
+    # "stop": the e-stop stays, requests fail naming the person's decision
+    assert _call(probe, SetBool, HUMAN_RESET_SERVICE, SetBool.Request(data=False)).success
+    stopped = reset()
+    assert not stopped.success and "stopped by the person" in stopped.message and robot_reset.calls == 2
+    time.sleep(0.3)
+    assert probe.last(CONTROLLER_STATE.name) == "estop"
+
+    # "reset by hand, continue": the e-stop clears and the next request runs the robot's reset again
+    assert _call(probe, SetBool, HUMAN_RESET_SERVICE, SetBool.Request(data=True)).success
+    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "hold", 5, "the e-stop cleared")
+    with robot_reset.lock:
+        robot_reset.succeed = True
+    done = reset()
+    assert done.success and robot_reset.calls == 3
+    assert re.search(r"done in \d+\.\d+ s", done.message), done.message
+    probe.wait(lambda: json.loads(probe.last(RESET_STATS.name) or "{}").get("resets") == 3, 5, "stats")
+    stats = json.loads(probe.last(RESET_STATS.name))
+    assert stats["human_resets"] == 1 and stats["reset_failures"] == 2 and stats["reset_successes"] == 1
+    assert stats["reset_time_s"] >= 0.0
+    assert probe.last(RESET_HELP.name) == ""  # nobody is needed any more
+    assert g.log("reset").count("automatic resets failed in a row") == 1  # logged once
+
+
+def test_scripted_twin_reset_drives_the_arm_home_through_its_control_law(graph):
+    g, probe = graph
+    topics = _watch_robot(probe, "panda")
+    pose_topic = topics["pose"].name
+    g.start("twin", "twin", robot="panda", task="reach", reset_mode="scripted")
+    probe.wait(lambda: len(probe.msgs[pose_topic]) > 0, 20, "the twin's pose")
+
+    # push the arm's equilibrium away from home; the scripted reset has to bring it back
+    with probe.lock:
+        away = probe.msgs[pose_topic][-1]
+    away.pose.position.x, away.pose.position.y, away.pose.position.z = 0.42, 0.12, 0.2
+    command = probe.publisher(topics["command"].name, topics["command"].type, COMMAND_QOS)
+    deadline = time.monotonic() + 10
+    while np.linalg.norm(_positions(probe, pose_topic)[-1] - HOME) < 0.1:
+        assert time.monotonic() < deadline, "the arm did not leave home"
+        command.publish(away)
+        time.sleep(0.1)
+
+    reply = _call(probe, Trigger, TWIN_RESET_SERVICE, Trigger.Request(), timeout_s=20)
+    assert reply.success, reply.message
+    duration = float(re.search(r"in (\d+\.\d+) s robot time", reply.message).group(1))
+    assert duration > 0.0
+    after = time.time()
+    probe.wait(lambda: len(_positions(probe, pose_topic, after, False)) >= 5, 5, "poses after the reset")
+    arm = _positions(probe, pose_topic, after)[-1]
+    assert np.all(np.abs(arm - HOME) <= 0.02 + 0.006), arm  # ArmReset: +/-2 cm around home
