@@ -62,7 +62,8 @@ def test_estop_holds_the_arm_while_actions_flow_and_only_its_service_clears_it(g
     g.start("twin", "twin", robot="panda")
     g.start("controller", "controller", robot="panda")
     g.start("actor", "actor", robot="panda", policy="random", max_episode_steps=100000, use_reward_node=False)
-    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "ok", 40, "the controller acting on actions")
+    probe.wait(lambda: len(probe.msgs[ACTION.name]) >= 3, 40, "the actor acting on the twin's state")
+    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "ok", 5, "the controller acting on actions")
 
     assert _call(probe, SetBool, ESTOP_SERVICE, SetBool.Request(data=True)).success
     probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "estop", 5, "state estop")
@@ -177,8 +178,8 @@ def test_scripted_twin_reset_drives_the_arm_home_through_its_control_law(graph):
 
     reply = _call(probe, Trigger, TWIN_RESET_SERVICE, Trigger.Request(), timeout_s=20)
     assert reply.success, reply.message
-    duration = float(re.search(r"in (\d+\.\d+) s robot time", reply.message).group(1))
-    assert duration > 0.0
+    timed = re.search(r"in (\d+\.\d+) s robot time", reply.message)
+    assert timed and float(timed.group(1)) > 0.0, reply.message
     after = time.time()
     probe.wait(lambda: len(_positions(probe, pose_topic, after, False)) >= 5, 5, "poses after the reset")
     arm = _positions(probe, pose_topic, after)[-1]

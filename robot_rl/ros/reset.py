@@ -65,6 +65,9 @@ class ResetNode(GraphNode):
         self.estop_pending: Any = None
         self.create_service(Trigger, RESET_SERVICE, self.on_reset, callback_group=group)
         self.create_service(SetBool, HUMAN_RESET_SERVICE, self.on_human, callback_group=group)
+        # while a person is needed, keep trying to latch the e-stop (a controller that was not yet
+        # discovered at the failure gets it as soon as it is), not only on the next reset request
+        self.create_timer(0.2, self._keep_estop, callback_group=group)
         self.help_pub.publish(String(data=""))
         self._publish_stats()
 
@@ -115,13 +118,17 @@ class ResetNode(GraphNode):
             return
         if not self.estop.service_is_ready():
             self.get_logger().error(
-                f"no controller serves {ESTOP_SERVICE}: the e-stop is NOT engaged; asking again on the "
-                "next reset request",
+                f"no controller serves {ESTOP_SERVICE}: the e-stop is NOT engaged yet; trying again",
                 throttle_duration_sec=5.0,
             )
             return
         self.estop_pending = self.estop.call_async(SetBool.Request(data=True))
         self.estop_pending.add_done_callback(self._on_estop_answer)
+
+    def _keep_estop(self) -> None:
+        with self.lock:
+            if self.mode != AUTOMATIC and not self.estop_engaged:
+                self._engage_estop()
 
     def _on_estop_answer(self, future: Any) -> None:
         result = future.result()
