@@ -281,6 +281,8 @@ def test_non_finite_state_stops_the_robot_with_one_line(graph):
     with probe.lock:
         fault_at = probe.times[CONTROLLER_STATE.name][-1]
     time.sleep(1.0)  # the actor keeps acting at 10 Hz; none of it may reach the robot
+    # under load this probe may take that second's samples late: wait for them, by their stamps
+    probe.wait(lambda: sum(t > fault_at + 0.05 for t in probe.times[ACTION.name]) >= 4, 10, "actions")
     with probe.lock:
         actions = [t for t in probe.times[ACTION.name] if t > fault_at + 0.05]
         hold = [t for t in probe.times[command] if fault_at - 0.05 <= t <= fault_at]

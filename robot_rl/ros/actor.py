@@ -122,8 +122,9 @@ class ActorNode(GraphNode):
         self.create_timer(1.0 / self.spec.rates.policy_hz, self.step)
         self.episode_pub.publish(Int32(data=self.episode))
         task = ", ".join(f"{name} <- {inp.topic.name}" for inp in self.task_inputs for name, _ in inp.fields)
+        policy = f"from the learner at {p['learner']}" if p["learner"] else p["policy"]
         self.get_logger().info(
-            f"actor {self.robot_name}/{p['task']}: {self.spec.rates.policy_hz} Hz, policy {p['policy']}, "
+            f"actor {self.robot_name}/{p['task']}: {self.spec.rates.policy_hz} Hz, policy {policy}, "
             f"action [{', '.join(self.channels)}], task inputs [{task}]"
         )
 
