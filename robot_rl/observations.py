@@ -104,14 +104,25 @@ class ObservationBuilder:
         observation order, each as `name (why)`)."""
         out = []
         for name in [*self.fields, *self.cameras]:
-            stamp = self._stamps.get(name)
-            if stamp is None:
-                out.append(f"{name} (never received)")
-            elif stamp < self._since:
-                out.append(f"{name} (none since the reset)")
-            elif now_s - stamp > self.max_ages.get(name, self.max_age_s):
-                out.append(f"{name} ({1000 * (now_s - stamp):.0f} ms old)")
+            why = self.why_missing(name, now_s)
+            if why:
+                out.append(f"{name} ({why})")
         return out
+
+    def latest(self, name: str, now_s: float) -> np.ndarray | None:
+        """The newest value of one state field or camera, or None when it is missing at `now_s`."""
+        return None if self.why_missing(name, now_s) else self._values[name]
+
+    def why_missing(self, name: str, now_s: float) -> str:
+        """Why a state field or camera is missing at `now_s` ('' when it is there and fresh)."""
+        stamp = self._stamps.get(name)
+        if stamp is None:
+            return "never received"
+        if stamp < self._since:
+            return "none since the reset"
+        if now_s - stamp > self.max_ages.get(name, self.max_age_s):
+            return f"{1000 * (now_s - stamp):.0f} ms old"
+        return ""
 
     def oldest_stamp(self) -> float:
         return min(self._stamps.values()) if self._stamps else float("nan")

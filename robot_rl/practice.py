@@ -61,6 +61,13 @@ class PracticeConfig:
     pretrain: dict[str, Any] = param(
         {}, doc="offline pretraining of each policy on its demos, PretrainConfig fields (RoboFuME: calql)"
     )
+    practice_noise: float = param(
+        0.0,
+        doc="0: practice episodes sample the SAC policy; > 0: they act with the policy's deterministic "
+        "action plus Gaussian noise of this std (actions in [-1, 1]), so a policy that succeeds in "
+        "evaluation also moves the cube in practice and hands the other direction its start",
+        ge=0,
+    )
     eval_every_minutes: float = param(5.0, doc="simulated time between evaluations", unit="min", gt=0)
     eval_episodes: int = param(10, doc="deterministic episodes per direction per evaluation", gt=0)
     arm_reset: bool = param(True, doc="scripted arm home + perturbation between episodes (the cube stays)")
@@ -206,6 +213,10 @@ class Practice:
         while True:
             if self.steps[direction] < cfg.start_steps:
                 action = self.rng.uniform(-1, 1, self.env.action_space.shape).astype(np.float32)
+            elif cfg.practice_noise > 0:
+                mean = agent.policy(obs, deterministic=True)
+                noise = self.rng.normal(0.0, cfg.practice_noise, mean.shape)
+                action = np.clip(mean + noise, -1.0, 1.0).astype(np.float32)
             else:
                 action = agent.policy(obs, deterministic=False)
             next_obs, reward, terminated, truncated, info = self.env.step(action)

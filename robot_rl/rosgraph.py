@@ -38,6 +38,12 @@ ACTION = Topic(
 )
 TELEOP = Topic("/robot_rl/teleop", "geometry_msgs/Twist", SENSOR, "teleop input (SpaceMouse, joystick)")
 REWARD = Topic("/robot_rl/reward", "std_msgs/Float32", SENSOR, "reward of the newest observation")
+REWARD_PROBABILITY = Topic(
+    "/robot_rl/reward/probability",
+    "std_msgs/Float32",
+    SENSOR,
+    "reward model's calibrated success probability",
+)
 SUCCESS = Topic("/robot_rl/success", "std_msgs/Bool", SENSOR, "success of the newest observation")
 EPISODE = Topic("/robot_rl/episode", "std_msgs/Int32", COMMAND, "episode index; published at each start")
 CONTROLLER_STATE = Topic(
@@ -195,6 +201,14 @@ HOLE_POS = _task_topic("hole_pos", "geometry_msgs/PointStamped", "centre of the 
 TARGET_VEL = _task_topic(
     "target_vel", "geometry_msgs/Vector3Stamped", "velocity of the moving target, world frame (target_vel)"
 )
+POSITION_TARGET = _task_topic(
+    "position_target",
+    "geometry_msgs/PointStamped",
+    "where the vehicle should be, world frame: the Crazyflie's pos_error = position - target. Read by the "
+    "actor for tasks whose target moves (MOVING_TARGET); others use the actor's `target` parameter",
+)
+#: robot -> tasks whose position target moves: the actor takes it from POSITION_TARGET (stamps checked)
+MOVING_TARGET: dict[str, tuple[str, ...]] = {"crazyflie": ("waypoints",)}
 TRACK_POSE = _task_topic(
     "track_pose",
     "geometry_msgs/PoseStamped",
@@ -302,7 +316,14 @@ NODE_PARAMS: dict[str, dict[str, Any]] = {
         "timeout_s": 10.0,
         "max_failures": 3,  # failed resets in a row before the e-stop and a person (HUMAN_RESET_SERVICE)
     },
-    "reward": {**COMMON, "source": "twin", "camera": ""},
+    "reward": {
+        **COMMON,
+        "source": "twin",  # twin (ground truth) | model (a learned reward model)
+        "camera": "",  # twin: publish once per frame of this camera; model: the camera that triggers scoring
+        "model": "",  # source model: the folder `robot-rl reward train` wrote
+        "task": "",  # source model: the task whose topics a model condition reads ("" robot state only)
+        "target": [0.0, 0.0, 1.0],  # Crazyflie hover point, for a condition on pos_error
+    },
     "camera": {
         "name": "front",
         "robot": "panda",

@@ -55,6 +55,10 @@ def test_reach_goal_flows_from_the_twin_into_the_actors_observation(graph, tmp_p
     g.start("actor", "actor", robot="panda", task="reach", policy="zero", use_reward_node=False,
             max_episode_steps=5, demo_dir=str(demos), reset_timeout_s=10.0)  # fmt: skip
     episodes = _episodes(demos, 2, 40)
+    # the twin's goal now (the actor runs on while the goals are computed below)
+    probe.wait(lambda: len(probe.msgs[GOAL_POS.name]) > 0, 10, "the goal topic")
+    with probe.lock:
+        p = probe.msgs[GOAL_POS.name][-1].point
     probe.wait(lambda: len(probe.times[ACTION.name]) > 0, 10, "actions from the actor")
     assert all(e.length == 5 for e in episodes)  # it acted: five policy steps per episode
     # the twin's goal of each episode (seeded: seed, seed + 1 after the first reset) is what the
@@ -65,9 +69,7 @@ def test_reach_goal_flows_from_the_twin_into_the_actors_observation(graph, tmp_p
         assert state.shape == (6, PANDA_STATE + 3)
         np.testing.assert_allclose(state[:, PANDA_STATE:], np.tile(goal, (6, 1)), atol=1e-6)
     assert not np.allclose(_reach_goal(0), _reach_goal(1))
-    # and the topic carries the twin's goal of its current episode (a later one by now)
-    with probe.lock:
-        p = probe.msgs[GOAL_POS.name][-1].point
+    # and the topic carries the twin's goal of its current episode (at most a few later)
     goals = [_reach_goal(seed) for seed in range(len(episodes) + 3)]
     assert any(np.allclose([p.x, p.y, p.z], goal, atol=1e-6) for goal in goals)
 
@@ -169,3 +171,47 @@ def test_a_checkpoint_trained_on_reach_acts_through_the_graph_on_the_twins_goal(
     for t in range(episode.length):
         expected = agent.policy({"state": episode.obs["state"][t]}, deterministic=True)
         np.testing.assert_allclose(episode.action[t], expected, atol=1e-5)
+
+
+def _stamp(msg) -> tuple[int, int]:
+    return msg.header.stamp.sec, msg.header.stamp.nanosec
+
+
+def test_crazyflie_waypoints_pos_error_follows_the_moving_target_topic(graph, tmp_path):
+    from robot_rl.rosgraph import POSITION_TARGET, robot_topics
+
+    g, probe = graph
+    odom = robot_topics("crazyflie")["odom"]
+    probe.watch(odom.name, odom.type, SENSOR_QOS, depth=200)
+    probe.watch(POSITION_TARGET.name, POSITION_TARGET.type, SENSOR_QOS, depth=200)
+    demos = tmp_path / "demos"
+    g.start("twin", "twin", robot="crazyflie", task="waypoints")
+    g.start("controller", "controller", robot="crazyflie")
+    g.start("reset", "reset", robot="crazyflie")
+    g.start("actor", "actor", robot="crazyflie", task="waypoints", use_reward_node=False,
+            max_episode_steps=60, demo_dir=str(demos), reset_timeout_s=10.0)  # fmt: skip
+    # an episode that starts after this probe hears the twin, so every tick of it is in here
+    probe.wait(lambda: len(probe.msgs[POSITION_TARGET.name]) >= 20, 30, "the twin's position target")
+    from robot_rl.demos import read_metadata
+
+    done = len(read_metadata(demos)["episodes"]) if (demos / "metadata.json").exists() else 0
+    episode = _episodes(demos, done + 2, 60)[-1]
+    with probe.lock:  # the twin stamps an odometry message and its target alike: pair them by stamp
+        targets = {_stamp(m): m.point for m in probe.msgs[POSITION_TARGET.name]}
+        odoms = list(probe.msgs[odom.name])
+    ticks = [
+        (np.array([m.pose.pose.position.x, m.pose.pose.position.y, m.pose.pose.position.z]), targets[key])
+        for m in odoms
+        if (key := _stamp(m)) in targets
+    ]
+    assert len(ticks) > 100
+    expected = np.array([pos - [p.x, p.y, p.z] for pos, p in ticks])
+    moved = np.ptp([[p.x, p.y] for _, p in ticks], axis=0)
+    assert moved.max() > 0.05  # the figure-8 moved during the episode
+    pos_error = episode.obs["state"][:, :3]
+    # every pos_error the actor acted on is a position minus the moving target of the same tick (the
+    # target is published first; a policy step between the two messages may pair it with the previous)
+    gaps = np.abs(pos_error[:, None, :] - expected[None, :, :]).max(axis=2).min(axis=1)
+    assert np.mean(gaps < 1e-5) >= 0.9 and gaps.max() < 5e-3, gaps
+    fixed = np.array([pos - [0.0, 0.0, 1.0] for pos, _ in ticks])  # the actor's `target` parameter
+    assert np.abs(pos_error[:, None, :] - fixed[None, :, :]).max(axis=2).min(axis=1).max() > 0.05

@@ -19,24 +19,23 @@ import math
 from typing import Any
 
 import numpy as np
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Int32
 from std_srvs.srv import Trigger
 
 from robot_rl.command_shaping import action_channels, graph_action_fields, resolve_action_mode
 from robot_rl.errors import ConfigError, Described
-from robot_rl.observations import InputError, ObservationBuilder
-from robot_rl.ros import task_messages
-from robot_rl.ros.common import GraphNode, run, stamp_s, to_stamp
+from robot_rl.observations import ObservationBuilder
+from robot_rl.ros.common import GraphNode, run, to_stamp
+from robot_rl.ros.inputs import SensorInputs
 from robot_rl.rosgraph import (
     ACTION,
     EPISODE,
+    MOVING_TARGET,
     RESET_SERVICE,
     REWARD,
     SUCCESS,
     TELEOP,
-    TaskInput,
-    camera_topic,
     robot_topics,
     task_inputs,
 )
@@ -71,7 +70,7 @@ class Policy:
         return self.rng.uniform(-1.0, 1.0, self.size).astype(np.float32)
 
 
-class ActorNode(GraphNode):
+class ActorNode(SensorInputs, GraphNode):
     kind = "actor"
 
     def __init__(self):
@@ -167,88 +166,15 @@ class ActorNode(GraphNode):
         hello = Hello(actor_id=p["actor_id"], config_hash=policy_hash(config), spec_hash=self.spec.hash)
         return ActorClient(p["actor_id"], hello, transport_config(config, connect=p["learner"]), agent=agent)
 
-    # -- inputs -------------------------------------------------------------------------------------
+    # -- inputs (state, cameras, task: robot_rl.ros.inputs) ------------------------------------------
     def _subscribe(self) -> None:
-        t = self.topics
-        if self.robot_name == "panda":
-            self.sub(t["pose"], self.on_pose)
-            self.sub(t["twist"], self.on_twist)
-            self.sub(t["joints"], self.on_joints)
-        else:
-            self.sub(t["odom"], self.on_odom)
-            self.sub(t["imu"], self.on_imu)
-        for cam in self.p["cameras"]:
-            self.create_subscription(Image, camera_topic(cam), lambda m, c=cam: self.on_image(c, m), 1)
-        for inp in self.task_inputs:
-            self.sub(inp.topic, lambda m, inp=inp: self.on_task(inp, m))
+        self.subscribe_inputs(self.p["cameras"], self.task_inputs)
+        if self.p["task"] in MOVING_TARGET.get(self.robot_name, ()):
+            self.follow_target()
         self.sub(TELEOP, self.on_teleop)
         if self.p["use_reward_node"]:
             self.sub(REWARD, self.on_reward)
             self.sub(SUCCESS, self.on_success)
-
-    def _update(self, name: str, values: Any, stamp: Any, topic: str) -> None:
-        try:
-            self.builder.update(name, values, stamp_s(stamp), source=topic)
-        except InputError as exc:
-            self.get_logger().error(f"{exc}; not acting on it", throttle_duration_sec=1.0)
-
-    def on_pose(self, msg: Any) -> None:
-        p, q = msg.pose.position, msg.pose.orientation
-        quat = [q.x, q.y, q.z, q.w]
-        if q.w < 0:
-            quat = [-v for v in quat]  # the spec's sign convention: w >= 0
-        topic = self.topics["pose"].name
-        self._update("ee_pos", [p.x, p.y, p.z], msg.header.stamp, topic)
-        self._update("ee_quat", quat, msg.header.stamp, topic)
-
-    def on_twist(self, msg: Any) -> None:
-        lin, ang, topic = msg.twist.linear, msg.twist.angular, self.topics["twist"].name
-        self._update("ee_linvel", [lin.x, lin.y, lin.z], msg.header.stamp, topic)
-        self._update("ee_angvel", [ang.x, ang.y, ang.z], msg.header.stamp, topic)
-
-    def on_joints(self, msg: Any) -> None:
-        fingers = [pos for name, pos in zip(msg.name, msg.position) if "finger" in name]
-        if len(fingers) == 2:
-            self._update("gripper_width", [sum(fingers)], msg.header.stamp, self.topics["joints"].name)
-
-    def on_odom(self, msg: Any) -> None:
-        topic, stamp = self.topics["odom"].name, msg.header.stamp
-        p, o, tw = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist
-        if self.robot_name == "crazyflie":
-            from robot_rl.controllers.quadrotor import rotation_from_quaternion
-
-            self._update("pos_error", np.array([p.x, p.y, p.z]) - self.target, stamp, topic)
-            self._update("rot_matrix", rotation_from_quaternion(o.x, o.y, o.z, o.w), stamp, topic)
-            self._update("lin_vel", [tw.linear.x, tw.linear.y, tw.linear.z], stamp, topic)
-        else:
-            self._update("speed", [tw.linear.x], stamp, topic)
-
-    def on_imu(self, msg: Any) -> None:
-        w, topic = msg.angular_velocity, self.topics["imu"].name
-        if self.robot_name == "crazyflie":
-            self._update("body_rates", [w.x, w.y, w.z], msg.header.stamp, topic)
-        else:
-            self._update("yaw_rate", [w.z], msg.header.stamp, topic)
-
-    def on_task(self, inp: TaskInput, msg: Any) -> None:
-        for name, values in task_messages.read(inp, msg).items():
-            self._update(name, values, msg.header.stamp, inp.topic.name)
-
-    def on_image(self, camera: str, msg: Image) -> None:
-        try:
-            if msg.encoding != "rgb8":
-                raise InputError(
-                    f"image on {camera_topic(camera)} has encoding {msg.encoding!r}; rgb8 expected"
-                )
-            if len(msg.data) != msg.height * msg.width * 3:
-                raise InputError(
-                    f"image on {camera_topic(camera)} has {len(msg.data)} bytes "
-                    f"for {msg.height}x{msg.width} rgb8"
-                )
-            frame = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
-            self.builder.image(camera, frame, stamp_s(msg.header.stamp), source=camera_topic(camera))
-        except InputError as exc:
-            self.get_logger().error(str(exc), throttle_duration_sec=1.0)
 
     def on_teleop(self, msg: Any) -> None:
         v = [msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.x, msg.angular.y, msg.angular.z]

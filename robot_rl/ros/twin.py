@@ -4,7 +4,8 @@ It publishes what the real driver publishes (robot_rl.rosgraph.ROBOT_TOPICS) at 
 camera images as sensor_msgs/Image, and consumes the command topic the real controller consumes,
 so the rest of the graph cannot tell it from hardware. It publishes its task's observation on the
 task topics (robot_rl.rosgraph.TASK_INPUTS: the reach goal, the cube pose, ...) at the state rate,
-exactly what a perception node or a goal publisher provides on hardware. It also serves `/twin/reset`
+exactly what a perception node or a goal publisher provides on hardware, and for the Crazyflie the
+position target (hover point or the moving figure-8 point) on POSITION_TARGET. It also serves `/twin/reset`
 (std_srvs/Trigger; `reset_mode` teleport: a seeded env reset; scripted: the robot's reset controller,
 see `TwinNode.scripted_reset`) and publishes the task's ground-truth reward and success for
 the reward node. `action_mode` picks the robot's command layout (the Crazyflie: motor forces on
@@ -21,7 +22,7 @@ import time
 from typing import Any
 
 import numpy as np
-from geometry_msgs.msg import PoseStamped, TwistStamped, WrenchStamped
+from geometry_msgs.msg import PointStamped, PoseStamped, TwistStamped, WrenchStamped
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import Image, Imu, JointState
 from std_msgs.msg import Bool, Float32
@@ -34,6 +35,7 @@ from robot_rl.observations import InputError, check_finite
 from robot_rl.ros import task_messages
 from robot_rl.ros.common import GraphNode, msg_type, run, stamp_s, to_stamp
 from robot_rl.rosgraph import (
+    POSITION_TARGET,
     STATE_HZ,
     TWIN_RESET_SERVICE,
     TWIN_REWARD,
@@ -152,6 +154,8 @@ class TwinNode(GraphNode):
             self.sub(t["gripper"], self.on_gripper)
         self.reward_pub, self.success_pub = self.pub(TWIN_REWARD), self.pub(TWIN_SUCCESS)
         self.task_pubs = [self.pub(inp.topic) for inp in self.task_inputs]
+        if self.robot_name == "crazyflie":  # the position target pos_error refers to (hover point, figure-8)
+            self.target_pub = self.pub(POSITION_TARGET)
         self.image_pubs = {
             c.name: self.create_publisher(Image, camera_topic(c.name), 1) for c in self.cameras
         }
@@ -316,6 +320,10 @@ class TwinNode(GraphNode):
     def _publish_crazyflie(self, stamp: Any) -> None:
         obs = self.robot.observe()  # the sensors (delayed, noisy when randomized)
         target = self.robot.target
+        point = PointStamped()
+        point.header.stamp, point.header.frame_id = stamp, "world"
+        point.point.x, point.point.y, point.point.z = map(float, target)
+        self.target_pub.publish(point)
         odom = Odometry()
         odom.header.stamp, odom.header.frame_id, odom.child_frame_id = stamp, "world", "cf1"
         p = odom.pose.pose.position
