@@ -208,17 +208,10 @@ class Practice:
         direction = task.direction_for_cube()
         task.set_direction(direction)
         obs, _ = self.env.reset(options={"keep_scene": True})
-        agent, online = self.agents[direction], self.online[direction]
+        online = self.online[direction]
         info: dict[str, Any] = {"success": False}
         while True:
-            if self.steps[direction] < cfg.start_steps:
-                action = self.rng.uniform(-1, 1, self.env.action_space.shape).astype(np.float32)
-            elif cfg.practice_noise > 0:
-                mean = agent.policy(obs, deterministic=True)
-                noise = self.rng.normal(0.0, cfg.practice_noise, mean.shape)
-                action = np.clip(mean + noise, -1.0, 1.0).astype(np.float32)
-            else:
-                action = agent.policy(obs, deterministic=False)
+            action = self.act(direction, obs)
             next_obs, reward, terminated, truncated, info = self.env.step(action)
             online.add(obs, action, reward, next_obs, terminated, truncated)
             obs = next_obs
@@ -241,6 +234,19 @@ class Practice:
         if not self._in_workspace():  # a person puts the cube back: the one thing practice must avoid
             self.hand_resets += 1
             task.place_cube(self.rng, task.bins(str(self.rng.choice(DIRECTIONS)))[0])
+
+    def act(self, direction: str, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """The practice action of `direction`'s policy: random for its first `start_steps`, then
+        the SAC sample, or the deterministic action plus `practice_noise` Gaussian noise."""
+        cfg = self.config
+        if self.steps[direction] < cfg.start_steps:
+            return self.rng.uniform(-1, 1, self.env.action_space.shape).astype(np.float32)
+        agent = self.agents[direction]
+        if cfg.practice_noise == 0:
+            return agent.policy(obs, deterministic=False)
+        mean = agent.policy(obs, deterministic=True)
+        noise = self.rng.normal(0.0, cfg.practice_noise, mean.shape)
+        return np.clip(mean + noise, -1.0, 1.0).astype(np.float32)
 
     def evaluate(self) -> dict[str, float]:
         """Each policy, deterministic, from episodic resets (cube at a random spot of its source bin)."""

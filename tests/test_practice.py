@@ -268,3 +268,21 @@ def test_shipped_pick_place_configs_load():
     practice = load_practice_config(str(config_dir() / "train" / "panda_pick_place_practice.yaml"))
     episodic = load_train_config(str(config_dir() / "train" / "panda_pick_place_bench.yaml"))
     assert practice.task == episodic.task == "pick_place" and practice.agent == episodic.agent
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_practice_noise_acts_with_the_deterministic_action_plus_that_noise(tmp_path, noise):
+    from robot_rl.practice import Practice, PracticeConfig
+
+    config = PracticeConfig(demo_episodes=0, start_steps=0, practice_noise=noise, agent={"hidden": [16, 16]})
+    practice = Practice(config, tmp_path / "run", progress=False)
+    obs, _ = practice.env.reset(seed=0)
+    mean = practice.agents["forward"].policy(obs, deterministic=True)
+    actions = np.stack([practice.act("forward", obs) for _ in range(400)])
+    inside = np.abs(mean) < 0.8  # entries the clip to [-1, 1] leaves alone
+    spread = actions[:, inside].std(axis=0)
+    if noise:
+        np.testing.assert_allclose(actions[:, inside].mean(axis=0), mean[inside], atol=0.015)
+        np.testing.assert_allclose(spread, noise, rtol=0.2)
+    else:  # the SAC sample: the untrained policy's own spread, far wider
+        assert spread.min() > 0.2
