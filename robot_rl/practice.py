@@ -233,6 +233,15 @@ class Practice:
             bar.update(report.steps)
         if not self._in_workspace():  # a person puts the cube back: the one thing practice must avoid
             self.hand_resets += 1
+            event = {
+                "event": "hand_reset",
+                "sim_minutes": round(self.sim_steps * self.dt / 60, 3),
+                "direction": direction,
+                "policy_steps": self.steps[direction],
+                "cube_xy": [round(float(v), 3) for v in task.cube_pose()[0][:2]],
+            }
+            with (self.out / "events.jsonl").open("a") as events:
+                events.write(json.dumps(event) + "\n")
             task.place_cube(self.rng, task.bins(str(self.rng.choice(DIRECTIONS)))[0])
 
     def act(self, direction: str, obs: dict[str, np.ndarray]) -> np.ndarray:

@@ -175,6 +175,8 @@ def test_a_cube_pushed_out_of_reach_is_put_back_and_counted_as_a_hand_reset(tmp_
 
     practice._episode(torch.Generator(), type("Bar", (), {"update": lambda self, n: None})())
     assert practice.hand_resets == 1 and practice._in_workspace()
+    (event,) = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    assert event["event"] == "hand_reset" and event["cube_xy"][0] > 0.7  # where the person found it
     assert task.in_bin(task.bins("forward")[0]) or task.in_bin(task.bins("backward")[0])
 
 
