@@ -2,13 +2,14 @@
 
 Each controller acts through the robot's own action interface (the same normalized actions a
 policy sends, so they pass the same control law and safety box) and reads the robot's state:
-in the twin through the twin robot's accessors, on hardware through the state topics the ROS
-reset node passes in the same shape. `run_reset` drives one to the end and returns a
+in the twin through the twin robot's accessors; `StateArmReset` reads only the observation, as
+the ROS reset node has it from the state topics on hardware. `run_reset` drives one to the end and returns a
 `ResetReport` (success, duration in robot time, reason). `ResetSupervisor` counts outcomes for
 the run's metrics and asks a person after `max_failures` failed resets in a row.
 
 - Arm (`ArmReset`): precision gains, back to the home pose, a small random perturbation
   (+/-2 cm, +/-0.05 rad with the yaw action, as SERL), then compliant gains again.
+  `StateArmReset` is the same move from observations alone, for the ROS reset node's `mode: graph`.
 - Quadrotor (`QuadReset`): land, disarm, re-arm, take off and settle in hover at a random start.
 - Car (`CarReset`): back up, turning toward the course direction, then drive forward onto the
   centreline and stop aligned with it.
@@ -292,6 +293,64 @@ class CubeReset(ArmReset):
                 return self._move(tcp, -1.0)
             self.phase = "home"
         return super().act(obs)  # home with the perturbation, as ArmReset
+
+
+class StateArmReset(ResetController):
+    """The arm reset from observations alone: home plus a +/-2 cm perturbation, gripper open.
+
+    What the ROS reset node runs in `mode: graph`, where a reset has only what a policy has: the
+    state topics and the action channel (through the controller node's reference limits and
+    safety box). The position delta is a proportional step on the measured error, so the
+    reference keeps moving until the measured pose arrives, whatever the impedance law's
+    steady-state offset. Without the robot's control law at hand it keeps the compliant gains and
+    has no joint reset; `ArmReset` (the twin's) has both. `env` needs `robot_spec` and
+    `action_layout` (the twin's, or the graph's `graph_action_fields`).
+    """
+
+    kind = "arm_home_state"
+    timeout_s = 10.0
+
+    def __init__(
+        self,
+        home: tuple[float, float, float] = (0.5, 0.0, 0.3),
+        perturb_m: float = 0.02,
+        gain: float = 0.5,
+        tolerance_m: float = 0.01,
+        settle_speed: float = 0.02,
+        open_width_m: float = 0.07,
+    ):
+        super().__init__()
+        self.home = np.asarray(home, dtype=np.float64)
+        self.perturb_m, self.gain = perturb_m, gain
+        self.tolerance_m, self.settle_speed, self.open_width_m = tolerance_m, settle_speed, open_width_m
+
+    def begin(self, env, rng):
+        super().begin(env, rng)
+        self.target = self.home + rng.uniform(-self.perturb_m, self.perturb_m, 3)
+        self._obs = env.robot_spec.slices()
+        start, self._size = 0, sum(f.size for f in env.action_layout)
+        for f in env.action_layout:
+            if f.name == "ee_delta_pos":
+                self._pos, self._scale = slice(start, start + 3), np.asarray(f.high, dtype=np.float64)
+            elif f.name == "gripper":
+                self._grip = start
+            start += f.size
+
+    def act(self, obs):
+        state = np.asarray(obs["state"], dtype=np.float64)
+        error = self.target - state[self._obs["ee_pos"]]
+        speed = np.linalg.norm(state[self._obs["ee_linvel"]])
+        out = np.zeros(self._size, dtype=np.float32)
+        out[self._grip] = -1.0  # open
+        if (
+            np.linalg.norm(error) < self.tolerance_m
+            and speed < self.settle_speed
+            and state[self._obs["gripper_width"]][0] > self.open_width_m
+        ):
+            self.finish(True)
+            return out
+        out[self._pos] = np.clip(self.gain * error / self._scale, -1.0, 1.0)
+        return out
 
 
 # -- quadrotor -------------------------------------------------------------------------------

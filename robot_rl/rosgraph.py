@@ -312,9 +312,11 @@ NODE_PARAMS: dict[str, dict[str, Any]] = {
     },
     "reset": {
         **COMMON,
+        "mode": "service",  # service: call robot_reset_service | graph: run the reset controller (Panda)
         "robot_reset_service": TWIN_RESET_SERVICE,
         "timeout_s": 10.0,
         "max_failures": 3,  # failed resets in a row before the e-stop and a person (HUMAN_RESET_SERVICE)
+        "seed": 0,  # mode graph: the reset perturbations' random stream
     },
     "reward": {
         **COMMON,

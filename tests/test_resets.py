@@ -46,6 +46,23 @@ def test_arm_reset_ends_at_the_perturbed_home_with_compliant_gains():
     env.close()
 
 
+def test_state_arm_reset_reaches_the_perturbed_home_from_observations_alone():
+    from robot_rl.controllers.resets import StateArmReset
+
+    env = make_twin("panda", "pick_cube", randomize=True)
+    for seed in (0, 1, 2):
+        env.reset(seed=seed)
+        rng = np.random.default_rng(seed)
+        obs = disturb(env, "panda", rng)
+        controller = StateArmReset()
+        report = run_reset(env, controller, rng, obs)
+        assert report.success and report.kind == "arm_home_state", report
+        tcp = env.unwrapped.robot.tcp_pose()[0]
+        assert np.all(np.abs(controller.target - controller.home) <= 0.02)
+        assert np.linalg.norm(tcp - controller.target) < 0.012  # 1 cm tolerance on the measured pose
+    env.close()
+
+
 def test_cube_reset_puts_the_cube_at_a_new_spot_and_the_arm_home():
     env = make_twin("panda", "pick_cube", randomize=True)
     env.reset(seed=3)

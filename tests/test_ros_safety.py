@@ -185,3 +185,64 @@ def test_scripted_twin_reset_drives_the_arm_home_through_its_control_law(graph):
     probe.wait(lambda: len(_positions(probe, pose_topic, after, False)) >= 5, 5, "poses after the reset")
     arm = _positions(probe, pose_topic, after)[-1]
     assert np.all(np.abs(arm - HOME) <= 0.02 + 0.006), arm  # ArmReset: +/-2 cm around home
+
+
+def test_graph_reset_brings_the_arm_home_through_the_controller_or_says_what_state_is_missing(graph):
+    g, probe = graph
+    topics = _watch_robot(probe, "panda")
+    probe.watch(RESET_STATS.name, RESET_STATS.type, LATCHED_QOS)
+    pose_topic = topics["pose"].name
+    # the reset node alone first: no robot state, so the reset fails, naming what is missing
+    g.start("reset", "reset", robot="panda", mode="graph", timeout_s=5.0)
+    start = time.monotonic()
+    blind = _call(probe, Trigger, RESET_SERVICE, Trigger.Request(), timeout_s=20)
+    assert not blind.success and "no fresh state: missing ee_pos (never received)" in blind.message
+    assert time.monotonic() - start < 3.0  # the command timeout, not the whole reset timeout
+
+    g.start("twin", "twin", robot="panda", task="reach")
+    g.start("controller", "controller", robot="panda")
+    probe.wait(lambda: len(probe.msgs[pose_topic]) > 0, 20, "the twin's pose")
+    # push the arm away from home through the controller, as a policy would
+    action = probe.publisher(ACTION.name, ACTION.type, COMMAND_QOS)
+    from sensor_msgs.msg import JointState
+
+    deadline = time.monotonic() + 15
+    while np.linalg.norm(_positions(probe, pose_topic)[-1] - HOME) < 0.1:
+        assert time.monotonic() < deadline, "the arm did not leave home"
+        push = JointState(name=["ee_delta_pos.0", "ee_delta_pos.1", "ee_delta_pos.2", "gripper"])
+        push.position = [-1.0, 1.0, -1.0, 1.0]
+        push.header.stamp = probe.node.get_clock().now().to_msg()
+        action.publish(push)
+        time.sleep(0.1)
+    time.sleep(0.5)  # the controller holds the pushed pose (watchdog)
+
+    sent = time.time()
+    reply = _call(probe, Trigger, RESET_SERVICE, Trigger.Request(), timeout_s=20)
+    assert reply.success, reply.message
+    assert "arm_home_state through the graph" in reply.message and re.search(
+        r"done in \d+\.\d+ s", reply.message
+    )
+    with probe.lock:
+        assert sum(t > sent for t in probe.times[ACTION.name]) >= 5  # it moved the arm with actions
+    after = time.time()
+    probe.wait(lambda: len(_positions(probe, pose_topic, after, False)) >= 5, 5, "poses after the reset")
+    arm = _positions(probe, pose_topic, after)[-1]
+    assert np.all(np.abs(arm - HOME) <= 0.02 + 0.012), arm  # +/-2 cm around home, 1 cm tolerance
+    probe.wait(lambda: json.loads(probe.last(RESET_STATS.name) or "{}").get("resets") == 2, 5, "stats")
+    stats = json.loads(probe.last(RESET_STATS.name))
+    assert stats["reset_successes"] == 1 and stats["reset_failures"] == 1
+
+
+def test_graph_reset_for_a_robot_without_one_exits_2_in_one_line(ros_domain):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "reset"
+    proc = subprocess.run(
+        [str(exe), "--ros-args", "-p", "robot:=crazyflie", "-p", "mode:=graph"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "mode" in lines[0] and "graph resets: panda" in lines[0], proc.stderr

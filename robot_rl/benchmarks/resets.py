@@ -37,15 +37,21 @@ def disturb(env: Any, robot: str, rng: np.random.Generator) -> dict[str, np.ndar
 
 
 def reset_trials(
-    robot: str, resets: int, seed0: int = 0, progress: bool = False, objects: bool = False
+    robot: str,
+    resets: int,
+    seed0: int = 0,
+    progress: bool = False,
+    objects: bool = False,
+    controller: type | None = None,
 ) -> dict[str, Any]:
-    """`resets` trials of the robot's reset (`objects`: its task's object reset instead)."""
+    """`resets` trials of the robot's reset (`objects`: its task's object reset instead; `controller`:
+    another reset controller class, e.g. the graph's `StateArmReset`)."""
     from tqdm import tqdm
 
     from robot_rl.controllers.resets import OBJECT_RESETS, RESETS, run_reset
     from robot_rl.sim import make_twin
 
-    controller_cls = OBJECT_RESETS[(robot, TASKS[robot])] if objects else RESETS[robot]
+    controller_cls = controller or (OBJECT_RESETS[(robot, TASKS[robot])] if objects else RESETS[robot])
     env = make_twin(robot, TASKS[robot], randomize=True)
     reports = []
     for seed in tqdm(range(seed0, seed0 + resets), desc=f"resets {robot}", disable=not progress, leave=False):
@@ -76,7 +82,7 @@ def reset_trials(
 
 
 def run(robots: list[str] | None = None, resets: int = 200, progress: bool = True) -> dict[str, Any]:
-    from robot_rl.controllers.resets import OBJECT_RESETS
+    from robot_rl.controllers.resets import OBJECT_RESETS, StateArmReset
 
     robots = robots or list(TASKS)
     return {
@@ -89,6 +95,12 @@ def run(robots: list[str] | None = None, resets: int = 200, progress: bool = Tru
             reset_trials(robot, resets, progress=progress, objects=True)
             for robot in robots
             if any(key[0] == robot and key[1] == TASKS[robot] for key in OBJECT_RESETS)
+        ]
+        # the arm reset the ROS reset node runs from the state topics (`mode: graph`)
+        + [
+            reset_trials("panda", resets, progress=progress, controller=StateArmReset)
+            for r in robots
+            if r == "panda"
         ],
     }
 

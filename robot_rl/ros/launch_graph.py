@@ -13,8 +13,14 @@ from typing import Any
 GRAPH_NODES = ("controller", "actor", "reset", "reward")
 TWIN_NODES = ("twin",)
 HARDWARE_NODES = {"panda": ("camera",), "crazyflie": (), "racecar": ("camera",)}
-#: the robot's own reset service on hardware (the reset controllers serve it)
+#: the robot's own reset service on hardware (the Crazyflie's land/take-off, the car's back-up)
 HARDWARE_RESET_SERVICE = "/robot_reset/trigger"
+#: reset node parameters on hardware: the Panda's arm reset runs in the reset node, through the graph
+HARDWARE_RESET = {
+    "panda": {"mode": "graph"},
+    "crazyflie": {"robot_reset_service": HARDWARE_RESET_SERVICE},
+    "racecar": {"robot_reset_service": HARDWARE_RESET_SERVICE},
+}
 
 
 def generate(robot: str | None = None, driver: str | None = None) -> Any:
@@ -37,7 +43,7 @@ def generate(robot: str | None = None, driver: str | None = None) -> Any:
         for exe in executables:
             overrides = {}
             if exe == "reset" and mode == "hardware":
-                overrides["robot_reset_service"] = HARDWARE_RESET_SERVICE
+                overrides.update(HARDWARE_RESET[name])
             out.append(
                 Node(
                     package="robot_rl",

@@ -18,37 +18,53 @@ from __future__ import annotations
 import json
 import threading
 import time
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
+from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
-from robot_rl.controllers.resets import ResetReport, ResetSupervisor
+from robot_rl.command_shaping import action_channels, graph_action_fields
+from robot_rl.controllers.resets import ResetReport, ResetSupervisor, StateArmReset
 from robot_rl.errors import ConfigError
-from robot_rl.ros.common import LATCHED_QOS, GraphNode, run
+from robot_rl.observations import ObservationBuilder
+from robot_rl.ros.common import LATCHED_QOS, GraphNode, run, to_stamp
+from robot_rl.ros.inputs import SensorInputs
 from robot_rl.rosgraph import (
+    ACTION,
     ESTOP_SERVICE,
     HUMAN_RESET_SERVICE,
     RESET_HELP,
     RESET_SERVICE,
     RESET_STATS,
     RESUME_SERVICE,
+    robot_topics,
 )
+from robot_rl.spec import load_robot_spec
 
 AUTOMATIC, ASKED, STOPPED = "automatic", "asked", "stopped"
+#: robot -> the reset controller `mode: graph` runs from the state topics (controllers/resets.py)
+GRAPH_RESETS = {"panda": StateArmReset}
 
 
-class ResetNode(GraphNode):
+class ResetNode(SensorInputs, GraphNode):
     kind = "reset"
 
     def __init__(self):
         super().__init__()
-        if self.p["max_failures"] < 1:
-            raise ConfigError("reset", "max_failures", "an integer >= 1", self.p["max_failures"])
+        p = self.p
+        if p["max_failures"] < 1:
+            raise ConfigError("reset", "max_failures", "an integer >= 1", p["max_failures"])
+        if p["mode"] not in ("service", "graph"):
+            raise ConfigError("reset", "mode", "service (the robot's reset service) or graph", p["mode"])
         group = ReentrantCallbackGroup()
-        self.robot_reset = self.create_client(Trigger, self.p["robot_reset_service"], callback_group=group)
+        self.robot_reset = self.create_client(Trigger, p["robot_reset_service"], callback_group=group)
+        if p["mode"] == "graph":
+            self._start_graph_reset()
         self.resume = self.create_client(Trigger, RESUME_SERVICE, callback_group=group)
         self.estop = self.create_client(SetBool, ESTOP_SERVICE, callback_group=group)
         self.help_pub = self.create_publisher(String, RESET_HELP.name, LATCHED_QOS)
@@ -71,6 +87,53 @@ class ResetNode(GraphNode):
         self.help_pub.publish(String(data=""))
         self._publish_stats()
 
+    # -- mode: graph ----------------------------------------------------------------------------
+    def _start_graph_reset(self) -> None:
+        """The robot's reset controller driven from the state topics through the action channel."""
+        self.robot_name, self.spec = self.p["robot"], load_robot_spec(self.p["robot"])
+        if self.robot_name not in GRAPH_RESETS:
+            raise ConfigError(
+                "reset", "mode", f"service for {self.robot_name} (graph resets: {', '.join(GRAPH_RESETS)}; "
+                "the Crazyflie's land and take-off, the car's back-up are the robot's own services)", "graph"
+            )  # fmt: skip
+        self.topics, self.target = robot_topics(self.robot_name), np.zeros(3)
+        self.builder = ObservationBuilder(self.spec)
+        self.layout = graph_action_fields(self.spec)
+        self.channels = action_channels(self.spec)
+        self.action_pub = self.pub(ACTION)
+        self.subscribe_inputs()
+        self.graph_resets = 0
+
+    def _graph_reset(self, timeout_s: float) -> tuple[bool, str]:
+        """Run the reset controller at the policy rate until it finishes, the state goes missing for
+        longer than the command timeout, or `timeout_s` passes."""
+        controller = GRAPH_RESETS[self.robot_name]()
+        context = SimpleNamespace(robot_spec=self.spec, action_layout=self.layout)
+        controller.begin(context, np.random.default_rng(self.p["seed"] + self.graph_resets))
+        self.graph_resets += 1
+        period, deadline = 1.0 / self.spec.rates.policy_hz, time.monotonic() + timeout_s
+        missing_since = None
+        try:
+            while time.monotonic() < deadline:
+                now = self.now_s()
+                obs = self.builder.build(now)
+                if obs is None:
+                    missing_since = missing_since or time.monotonic()
+                    if time.monotonic() - missing_since > self.spec.safety.command_timeout_s:
+                        return False, f"no fresh state: missing {', '.join(self.builder.missing(now))}"
+                else:
+                    missing_since = None
+                    action = controller.act(obs)
+                    if controller.done:
+                        return controller.success, f"{controller.kind} through the graph"
+                    msg = JointState(name=self.channels, position=[float(v) for v in action])
+                    msg.header.stamp = to_stamp(now)
+                    self.action_pub.publish(msg)
+                time.sleep(period)
+            return False, f"{controller.kind} did not finish within {timeout_s:.0f} s"
+        finally:
+            controller.end()
+
     def _call(self, client: Any, timeout_s: float) -> tuple[bool, str]:
         if not client.wait_for_service(timeout_sec=timeout_s):
             return False, f"service {client.srv_name} not available within {timeout_s:.0f} s"
@@ -91,7 +154,10 @@ class ResetNode(GraphNode):
                 return response
         timeout = self.p["timeout_s"]
         start = time.monotonic()
-        ok, message = self._call(self.robot_reset, timeout)
+        if self.p["mode"] == "graph":
+            ok, message = self._graph_reset(timeout)
+        else:
+            ok, message = self._call(self.robot_reset, timeout)
         duration = time.monotonic() - start
         reason = message
         if ok:
@@ -100,7 +166,8 @@ class ResetNode(GraphNode):
             message = f"reset failed after {duration:.2f} s: {message}"
             self.get_logger().error(message)
         with self.lock:
-            report = ResetReport(self.robot_reset.srv_name, ok, duration, 0, "" if ok else reason)
+            kind = "graph" if self.p["mode"] == "graph" else self.robot_reset.srv_name
+            report = ResetReport(kind, ok, duration, 0, "" if ok else reason)
             self.supervisor.record(report)  # may engage the e-stop and ask a person (no waiting)
             if ok:
                 message = f"reset {self.supervisor.successes} done in {duration:.2f} s: {reason}"
