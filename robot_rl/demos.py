@@ -79,12 +79,13 @@ Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
 def record_episode(
-    env, policy: Policy, seed: int | None = None, on_reset: Callable[[], None] | None = None
+    env, policy: Policy, seed: int | None = None, on_reset: Callable[[], dict | None] | None = None
 ) -> Episode:
-    """Run one episode of `policy` in `env` and return it."""
+    """Run one episode of `policy` in `env` and return it. `on_reset` runs after the reset; when it
+    moves the robot it returns the observation the episode starts from."""
     obs, _ = env.reset(seed=seed)
     if on_reset is not None:
-        on_reset()
+        obs = on_reset() or obs
     observations = {key: [value] for key, value in obs.items()}
     actions, rewards, terms, truncs, successes = [], [], [], [], []
     while True:

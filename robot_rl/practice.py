@@ -58,6 +58,11 @@ class PracticeConfig:
         doc="task_config overrides for recording the demonstrations only, e.g. {spawn: around}: demos "
         "from where failed reset-free attempts leave the cube, not only from the bins",
     )
+    demo_arm_reset: bool = param(
+        False,
+        doc="start each demonstration where practice starts the arm: the arm reset (home +/-2 cm) "
+        "after the episodic reset, before the expert acts",
+    )
     pretrain: dict[str, Any] = param(
         {}, doc="offline pretraining of each policy on its demos, PretrainConfig fields (RoboFuME: calql)"
     )
@@ -151,9 +156,19 @@ class Practice:
         env = make_twin(cfg.robot, cfg.task, task_config={**cfg.task_config, **cfg.demo_task_config})
         env.unwrapped.task.set_direction(direction)
         expert = make_expert(env, seed=cfg.seed)
+        on_reset = expert.reset
+        if cfg.demo_arm_reset:
+            from robot_rl.controllers.resets import ArmReset, run_reset
+
+            def on_reset() -> dict[str, np.ndarray]:
+                run_reset(env, ArmReset(), self.rng)
+                obs, _ = env.reset(options={"keep_scene": True})  # the episode starts after the move
+                expert.reset()
+                return obs
+
         episodes = []
         for i in tqdm(range(cfg.demo_episodes), desc=f"demos {direction}", disable=not self.progress):
-            episode = record_episode(env, expert.act, seed=10_000 + i, on_reset=expert.reset)
+            episode = record_episode(env, expert.act, seed=10_000 + i, on_reset=on_reset)
             if episode.success[-1]:
                 episodes.append(episode)
         env.close()

@@ -288,3 +288,15 @@ def test_practice_noise_acts_with_the_deterministic_action_plus_that_noise(tmp_p
         np.testing.assert_allclose(spread, noise, rtol=0.2)
     else:  # the SAC sample: the untrained policy's own spread, far wider
         assert spread.min() > 0.2
+
+
+def test_demo_arm_reset_starts_the_demonstrations_where_practice_starts_the_arm(tmp_path):
+    from robot_rl.practice import Practice, PracticeConfig
+
+    config = PracticeConfig(minutes=0.1, demo_episodes=3, demo_arm_reset=True, agent={"hidden": [16, 16]})
+    practice = Practice(config, tmp_path / "run", progress=False)
+    demos = practice.demos["forward"]
+    state = demos.obs["state"][: demos.high_water].numpy()
+    final = np.flatnonzero(~demos.valid[: demos.high_water - 1].numpy())  # an episode's last frame
+    starts = state[np.r_[0, final + 1]]
+    assert len(demos) > 0 and np.all(np.abs(starts[:, :3] - [0.5, 0.0, 0.3]) <= 0.025)  # home +/- 2 cm
