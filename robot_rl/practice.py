@@ -7,7 +7,9 @@ the scripted `ArmReset` (precision gains, home, +/-2 cm perturbation), the reset
 itself. The cube is never put back by the program: the next episode's direction is the one whose
 source bin is nearer the cube, so each policy's failures are the other's (or its own next) start
 states. A person is needed only when the cube leaves the arm's workspace; the run simulates that
-hand reset (the cube goes back into a bin) and counts it in `hand_resets`.
+hand reset (the cube goes back into a bin) and counts it in `hand_resets`. When a policy fails
+`stuck_episodes` times in a row without moving the cube, the robot's scripted cube reset
+(`CubeReset`) carries it into the source bin, counted in `cube_resets` (off by default).
 
 Each direction has its own RLPD agent (`robot_rl.agents.sac`), online buffer and demonstrations
 (scripted-expert episodes recorded at the start, successful ones only), sampled 50/50 as in
@@ -73,6 +75,13 @@ class PracticeConfig:
         "evaluation also moves the cube in practice and hands the other direction its start",
         ge=0,
     )
+    stuck_episodes: int = param(
+        0,
+        doc="after this many failed episodes in a row that leave the cube where it was (within 1 cm), "
+        "the scripted cube reset (CubeReset) carries it into the source bin: a robot's own object "
+        "reset, not a person's; counted in `cube_resets`. 0: never",
+        ge=0,
+    )
     eval_every_minutes: float = param(5.0, doc="simulated time between evaluations", unit="min", gt=0)
     eval_episodes: int = param(10, doc="deterministic episodes per direction per evaluation", gt=0)
     arm_reset: bool = param(True, doc="scripted arm home + perturbation between episodes (the cube stays)")
@@ -127,6 +136,10 @@ class Practice:
         self.episodes = dict.fromkeys(DIRECTIONS, 0)
         self.recent: dict[str, list[bool]] = {d: [] for d in DIRECTIONS}
         self.hand_resets = 0
+        self.cube_resets, self.still = (
+            0,
+            0,
+        )  # scripted cube resets; failed episodes in a row with an unmoved cube
         self.evaluations = 0
         self.fitted = dict.fromkeys(DIRECTIONS, False)
         if resume:
@@ -225,6 +238,7 @@ class Practice:
         obs, _ = self.env.reset(options={"keep_scene": True})
         online = self.online[direction]
         info: dict[str, Any] = {"success": False}
+        cube_start = task.cube_pose()[0][:2].copy()
         while True:
             action = self.act(direction, obs)
             next_obs, reward, terminated, truncated, info = self.env.step(action)
@@ -246,18 +260,40 @@ class Practice:
             self.supervisor.record(report)
             self.sim_steps += report.steps
             bar.update(report.steps)
+        moved = np.linalg.norm(task.cube_pose()[0][:2] - cube_start) >= 0.01
+        self.still = 0 if info["success"] or moved else self.still + 1
         if not self._in_workspace():  # a person puts the cube back: the one thing practice must avoid
             self.hand_resets += 1
-            event = {
-                "event": "hand_reset",
-                "sim_minutes": round(self.sim_steps * self.dt / 60, 3),
-                "direction": direction,
-                "policy_steps": self.steps[direction],
-                "cube_xy": [round(float(v), 3) for v in task.cube_pose()[0][:2]],
-            }
-            with (self.out / "events.jsonl").open("a") as events:
-                events.write(json.dumps(event) + "\n")
+            self._event("hand_reset", direction)
             task.place_cube(self.rng, task.bins(str(self.rng.choice(DIRECTIONS)))[0])
+        elif cfg.stuck_episodes and self.still >= cfg.stuck_episodes:
+            self._cube_reset(direction, bar)
+
+    def _cube_reset(self, direction: str, bar: Any) -> None:
+        """The policy cannot move the cube from where it lies: the robot carries it into the source bin."""
+        from robot_rl.controllers.resets import CubeReset, run_reset
+
+        task = self.env.unwrapped.task
+        self._event("cube_reset", direction)
+        source, half = task.bins(direction)[0], task.config.bin_half - task.config.spawn_margin
+        report = run_reset(self.env, CubeReset(spot_low=source - half, spot_high=source + half), self.rng)
+        self.supervisor.record(report)
+        self.sim_steps += report.steps
+        bar.update(report.steps)
+        self.cube_resets += 1
+        self.still = 0
+
+    def _event(self, kind: str, direction: str) -> None:
+        """A line in events.jsonl: when, after which direction's episode, where the cube was."""
+        event = {
+            "event": kind,
+            "sim_minutes": round(self.sim_steps * self.dt / 60, 3),
+            "direction": direction,
+            "policy_steps": self.steps[direction],
+            "cube_xy": [round(float(v), 3) for v in self.env.unwrapped.task.cube_pose()[0][:2]],
+        }
+        with (self.out / "events.jsonl").open("a") as events:
+            events.write(json.dumps(event) + "\n")
 
     def act(self, direction: str, obs: dict[str, np.ndarray]) -> np.ndarray:
         """The practice action of `direction`'s policy: random for its first `start_steps`, then
@@ -297,6 +333,7 @@ class Practice:
             **row,
             **self.supervisor.metrics(),
             "hand_resets": self.hand_resets,
+            "cube_resets": self.cube_resets,
             "wall_s": round(wall_s, 1),
         }
 
@@ -365,7 +402,8 @@ class Practice:
             )
         ax.set(xlabel="simulated minutes of reset-free practice", ylabel="success rate", ylim=(-0.05, 1.05))
         ax.set_title(
-            f"{self.config.robot}/{self.config.task} forward/backward, hand resets: {self.hand_resets}"
+            f"{self.config.robot}/{self.config.task} forward/backward, hand resets: {self.hand_resets}, "
+            f"cube resets: {self.cube_resets}"
         )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -389,6 +427,8 @@ class Practice:
                 "episodes": self.episodes,
                 "recent": self.recent,
                 "hand_resets": self.hand_resets,
+                "cube_resets": self.cube_resets,
+                "still": self.still,
                 "evaluations": self.evaluations,
                 "fitted": self.fitted,
                 "supervisor": self.supervisor.metrics(),
@@ -419,6 +459,7 @@ class Practice:
         self.sim_steps, self.steps, self.updates = c["sim_steps"], c["steps"], c["updates"]
         self.episodes, self.recent, self.hand_resets = c["episodes"], c["recent"], c["hand_resets"]
         self.evaluations, self.fitted = c["evaluations"], c["fitted"]
+        self.cube_resets, self.still = c.get("cube_resets", 0), c.get("still", 0)
         s = self.supervisor
         m = c["supervisor"]
         s.attempts, s.successes, s.failures, s.human_resets = (

@@ -300,3 +300,27 @@ def test_demo_arm_reset_starts_the_demonstrations_where_practice_starts_the_arm(
     final = np.flatnonzero(~demos.valid[: demos.high_water - 1].numpy())  # an episode's last frame
     starts = state[np.r_[0, final + 1]]
     assert len(demos) > 0 and np.all(np.abs(starts[:, :3] - [0.5, 0.0, 0.3]) <= 0.025)  # home +/- 2 cm
+
+
+def test_a_cube_the_policy_leaves_in_place_is_carried_into_the_source_bin_by_the_robot(tmp_path):
+    import torch
+
+    from robot_rl.practice import Practice, PracticeConfig
+
+    config = PracticeConfig(minutes=0.2, demo_episodes=0, eval_episodes=1, start_steps=0, practice_noise=0.01,
+                            stuck_episodes=2, agent={"hidden": [16, 16], "utd": 1})  # fmt: skip
+    practice = Practice(config, tmp_path / "run", progress=False)
+    task = practice.env.unwrapped.task
+    practice.env.reset(seed=0)
+    spot = [0.36, -0.24, 0.02]  # reachable, outside bin A; the arm never comes near it in 3 s
+    task.client.resetBasePositionAndOrientation(task.cube, spot, [0, 0, 0, 1])
+    practice.act = lambda direction, obs: np.zeros(4, np.float32)  # a policy that does not move it
+    bar = type("Bar", (), {"update": lambda self, n: None})()
+    practice._episode(torch.Generator(), bar)
+    assert practice.cube_resets == 0 and practice.still == 1  # one failure: not yet
+    practice._episode(torch.Generator(), bar)
+    assert practice.cube_resets == 1 and practice.still == 0 and practice.hand_resets == 0
+    assert task.in_bin(task.bins("forward")[0])  # the scripted reset put it in the source bin
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["cube_reset"] and abs(events[0]["cube_xy"][0] - 0.36) < 0.01
+    assert practice.supervisor.metrics()["resets"] == 3  # two arm resets and the cube reset
