@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from robot_rl.config import from_dict, load_yaml, param, stable_hash, to_dict
 from robot_rl.errors import ConfigError, Described
 from robot_rl.paths import config_dir
@@ -27,12 +29,29 @@ class Field:
     doc: str = param("", doc="what the entries are")
     low: list[float] | None = param(None, doc="physical value that action -1 maps to (actions only)")
     high: list[float] | None = param(None, doc="physical value that action +1 maps to (actions only)")
+    hemisphere: list[float] | None = param(
+        None,
+        doc="quaternion fields (x y z w): q and -q are one rotation; the observation takes the sign with "
+        "q . hemisphere >= 0. Pick the working orientation: a convention such as w >= 0 flips the sign "
+        "at every small wobble of an orientation with w near 0 (a gripper pointing down)",
+    )
 
     def validate(self, source: str, prefix: str) -> None:
         for bound in ("low", "high"):
             value = getattr(self, bound)
             if value is not None and len(value) != self.size:
                 raise ConfigError(source, f"{prefix}.{bound}", f"{self.size} values (size)", value)
+        if self.hemisphere is not None and (self.size != 4 or len(self.hemisphere) != 4):
+            raise ConfigError(
+                source, f"{prefix}.hemisphere", "4 values, on a 4-entry quaternion field", self.hemisphere
+            )
+
+    def canonical(self, values: Any) -> np.ndarray:
+        """`values` with the field's quaternion sign (unchanged without `hemisphere`)."""
+        arr = np.asarray(values, dtype=np.float64)
+        if self.hemisphere is not None and float(np.dot(arr, self.hemisphere)) < 0.0:
+            return -arr
+        return arr
 
 
 @dataclass(kw_only=True)
@@ -170,6 +189,13 @@ class RobotSpec:
                 return cam
         known = ", ".join(c.name for c in self.cameras) or "none"
         raise ConfigError(self.source, "cameras", f"a camera named one of: {known}", name)
+
+    def field(self, name: str, section: str = "observation") -> Field:
+        for f in getattr(self, section):
+            if f.name == name:
+                return f
+        known = ", ".join(f.name for f in getattr(self, section))
+        raise ConfigError(self.source, section, f"a field named one of: {known}", name)
 
     def slices(self, section: str = "observation") -> dict[str, slice]:
         """Name -> slice of the flat vector, for `observation` or `action`."""

@@ -97,9 +97,7 @@ class SensorInputs:
 
     def on_pose(self, msg: Any) -> None:
         p, q = msg.pose.position, msg.pose.orientation
-        quat = [q.x, q.y, q.z, q.w]
-        if q.w < 0:
-            quat = [-v for v in quat]  # the spec's sign convention: w >= 0
+        quat = self.builder.spec.field("ee_quat").canonical([q.x, q.y, q.z, q.w])  # the spec's sign
         topic = self.topics["pose"].name
         self._update("ee_pos", [p.x, p.y, p.z], msg.header.stamp, topic)
         self._update("ee_quat", quat, msg.header.stamp, topic)

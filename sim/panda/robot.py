@@ -132,6 +132,7 @@ class Robot(TwinRobot):
                 self.spec.source, "model.arm_joints", "the URDF's movable joints in order", self.movable
             )
         self.tcp = link_index[self.model.tcp_link]
+        self._quat_field = self.spec.field("ee_quat")  # its sign convention
         self.hand = link_index[self.model.hand_link]
         self.finger_links = list(self.fingers)
         links = [-1, *range(c.getNumJoints(self.body))]
@@ -348,9 +349,7 @@ class Robot(TwinRobot):
             self.body, self.tcp, computeLinkVelocity=1, computeForwardKinematics=1
         )
         pos = np.array(link[4])
-        quat = np.array(link[5])
-        if quat[3] < 0.0:
-            quat = -quat
+        quat = self._quat_field.canonical(link[5])
         noise = self.params["obs_noise_pos"]
         if noise > 0.0:
             pos = pos + self.rng.normal(0.0, noise, 3)
