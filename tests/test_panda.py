@@ -256,3 +256,33 @@ def test_camera_frames():
         assert np.abs(obs2["wrist"].astype(int) - obs["wrist"].astype(int)).mean() > 1.0
     finally:
         env.close()
+
+
+def test_the_tcp_quaternion_keeps_one_sign_around_the_gripper_down_orientation():
+    """q and -q are one rotation; with the gripper down w is near 0, and a w >= 0 convention
+    flipped the observation between x = +1 and x = -1 at every small wobble."""
+    from robot_rl.controllers.resets import ArmReset, run_reset
+
+    env = make_twin("panda", "pick_cube", randomize=True)
+    quats = []
+    for seed in range(3):
+        obs, _ = env.reset(seed=seed)
+        rng = np.random.default_rng(seed)
+        for _ in range(20):
+            obs, *_ = env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
+            quats.append(obs["state"][3:7])
+        run_reset(env, ArmReset(), rng, obs)  # perturbed home: the sign used to flip here
+        obs, *_ = env.step(np.zeros(env.action_space.shape, np.float32))
+        quats.append(obs["state"][3:7])
+    env.close()
+    quats = np.array(quats)
+    assert np.all(quats @ np.array([1.0, 0.0, 0.0, 0.0]) > 0.9), quats[:, 0].min()
+
+
+def test_a_hemisphere_only_fits_a_quaternion_field():
+    from robot_rl.spec import Field
+
+    with pytest.raises(ConfigError, match="hemisphere"):
+        from_dict(Field, {"name": "ee_pos", "size": 3, "hemisphere": [1, 0, 0, 0]})
+    field = from_dict(Field, {"name": "q", "size": 4, "hemisphere": [1, 0, 0, 0]})
+    np.testing.assert_array_equal(field.canonical([-0.99, 0.0, 0.1, 0.01]), [0.99, -0.0, -0.1, -0.01])
