@@ -136,6 +136,10 @@ class Practice:
         self.episodes = dict.fromkeys(DIRECTIONS, 0)
         self.recent: dict[str, list[bool]] = {d: [] for d in DIRECTIONS}
         self.hand_resets = 0
+        # practice_noise moves the continuous channels only: the gripper command is a latch with
+        # thresholds (> 0.5 close, < -0.5 open), and noise on it closes the hand at random
+        layout = self.env.unwrapped.action_layout
+        self._noisy = np.concatenate([np.full(f.size, 0.0 if f.name == "gripper" else 1.0) for f in layout])
         self.cube_resets, self.still = (
             0,
             0,
@@ -297,7 +301,8 @@ class Practice:
 
     def act(self, direction: str, obs: dict[str, np.ndarray]) -> np.ndarray:
         """The practice action of `direction`'s policy: random for its first `start_steps`, then
-        the SAC sample, or the deterministic action plus `practice_noise` Gaussian noise."""
+        the SAC sample, or the deterministic action plus `practice_noise` Gaussian noise (not on
+        the gripper)."""
         cfg = self.config
         if self.steps[direction] < cfg.start_steps:
             return self.rng.uniform(-1, 1, self.env.action_space.shape).astype(np.float32)
@@ -305,7 +310,7 @@ class Practice:
         if cfg.practice_noise == 0:
             return agent.policy(obs, deterministic=False)
         mean = agent.policy(obs, deterministic=True)
-        noise = self.rng.normal(0.0, cfg.practice_noise, mean.shape)
+        noise = self.rng.normal(0.0, cfg.practice_noise, mean.shape) * self._noisy
         return np.clip(mean + noise, -1.0, 1.0).astype(np.float32)
 
     def evaluate(self) -> dict[str, float]:
