@@ -168,9 +168,9 @@ class ActorNode(SensorInputs, GraphNode):
 
     # -- inputs (state, cameras, task: robot_rl.ros.inputs) ------------------------------------------
     def _subscribe(self) -> None:
-        self.subscribe_inputs(self.p["cameras"], self.task_inputs)
         if self.p["task"] in MOVING_TARGET.get(self.robot_name, ()):
-            self.follow_target()
+            self.follow_target()  # first: with a target and a state both waiting, the target goes first
+        self.subscribe_inputs(self.p["cameras"], self.task_inputs)
         self.sub(TELEOP, self.on_teleop)
         if self.p["use_reward_node"]:
             self.sub(REWARD, self.on_reward)

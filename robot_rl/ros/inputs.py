@@ -8,7 +8,7 @@ second with one line and never reaches the builder.
 
 from __future__ import annotations
 
-import math
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,32 +45,39 @@ class SensorInputs:
     target: np.ndarray
     #: `follow_target`: the target comes from POSITION_TARGET, stamped, instead of a parameter
     moving_target = False
-    _target_stamp = -math.inf
+    _targets: deque | None = None  # recent (stamp, target), oldest first
     _position: tuple[np.ndarray, float, str] | None = None  # the newest position, its stamp and topic
 
     def follow_target(self) -> None:
         """Take the position target from POSITION_TARGET (a moving target). `pos_error` is the newest
-        position minus the newest target, recomputed when either arrives, and stamped with the older
-        of the two, so a stale target makes `pos_error` stale and the actor does not act on it."""
+        position minus the newest target stamped no later than it (the target of the same tick when
+        both come from one clock), recomputed when either arrives, and stamped with the older of the
+        two: a stale target makes `pos_error` stale and the actor does not act on it."""
         self.moving_target = True
+        self._targets = deque(maxlen=64)
         self.sub(POSITION_TARGET, self.on_position_target)
 
     def on_position_target(self, msg: Any) -> None:
         try:
-            self.target = check_finite([msg.point.x, msg.point.y, msg.point.z], POSITION_TARGET.name)
+            target = check_finite([msg.point.x, msg.point.y, msg.point.z], POSITION_TARGET.name)
         except InputError as exc:
             self.get_logger().error(f"{exc}; not acting on it", throttle_duration_sec=1.0)
             return
-        self._target_stamp = stamp_s(msg.header.stamp)
+        self._targets.append((stamp_s(msg.header.stamp), target))
         self._update_pos_error()
 
     def _update_pos_error(self) -> None:
-        if self._position is None or (self.moving_target and math.isinf(self._target_stamp)):
-            return  # the builder reports pos_error as never received
+        if self._position is None:
+            return
         position, stamp, topic = self._position
+        target = self.target
         if self.moving_target:
-            stamp = min(stamp, self._target_stamp)
-        self._update_stamped("pos_error", position - self.target, stamp, topic)
+            earlier = [(t, value) for t, value in self._targets if t <= stamp]
+            if not earlier:
+                return  # the builder reports pos_error as never received, or stale
+            target_stamp, target = max(earlier, key=lambda item: item[0])
+            stamp = min(stamp, target_stamp)
+        self._update_stamped("pos_error", position - target, stamp, topic)
 
     def subscribe_inputs(self, cameras: Sequence[str] = (), tasks: Sequence[TaskInput] = ()) -> None:
         t = self.topics
