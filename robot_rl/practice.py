@@ -243,9 +243,12 @@ class Practice:
         online = self.online[direction]
         info: dict[str, Any] = {"success": False}
         cube_start = task.cube_pose()[0][:2].copy()
+        start = self._cube_event_fields()
+        lowest = np.inf
         while True:
             action = self.act(direction, obs)
             next_obs, reward, terminated, truncated, info = self.env.step(action)
+            lowest = min(lowest, float(self.env.unwrapped.robot.tcp_pose()[0][2]))
             online.add(obs, action, reward, next_obs, terminated, truncated)
             obs = next_obs
             self.steps[direction] += 1
@@ -257,6 +260,9 @@ class Practice:
                 break
         self.episodes[direction] += 1
         self.recent[direction] = [*self.recent[direction], bool(info["success"])][-20:]
+        self._event(
+            "episode", direction, success=bool(info["success"]), tcp_lowest_z=round(lowest, 3), **start
+        )
         if cfg.arm_reset:
             from robot_rl.controllers.resets import ArmReset, run_reset
 
@@ -287,14 +293,23 @@ class Practice:
         self.cube_resets += 1
         self.still = 0
 
-    def _event(self, kind: str, direction: str) -> None:
-        """A line in events.jsonl: when, after which direction's episode, where the cube was."""
+    def _cube_event_fields(self) -> dict[str, Any]:
+        pos, quat = self.env.unwrapped.task.cube_pose()
+        return {
+            "cube_xy": [round(float(v), 3) for v in pos[:2]],
+            "cube_quat": [round(float(v), 3) for v in quat],
+        }
+
+    def _event(self, kind: str, direction: str, **fields: Any) -> None:
+        """A line in events.jsonl: when, after which direction's episode, where the cube was (an
+        `episode` line: where it was at the episode's start, the outcome and the TCP's lowest point)."""
         event = {
             "event": kind,
             "sim_minutes": round(self.sim_steps * self.dt / 60, 3),
             "direction": direction,
             "policy_steps": self.steps[direction],
-            "cube_xy": [round(float(v), 3) for v in self.env.unwrapped.task.cube_pose()[0][:2]],
+            **self._cube_event_fields(),
+            **fields,
         }
         with (self.out / "events.jsonl").open("a") as events:
             events.write(json.dumps(event) + "\n")

@@ -179,6 +179,9 @@ class TaskInput:
     #: vector (x y z), track_pose (position.y = lateral offset, yaw = heading error),
     #: polygon (points' x y), scan (ranges)
     layout: str
+    #: "cube": the pose is a cube's, whose orientation is read as `spec.canonical_cube_quat` (the
+    #: twin's observation), so any perception node's quaternion of it is taken
+    symmetry: str = ""
 
 
 def _task_topic(name: str, type_: str, doc: str) -> Topic:
@@ -226,9 +229,9 @@ WALL_SCAN = _task_topic(
 TASK_INPUTS: dict[str, dict[str, tuple[TaskInput, ...]]] = {
     "panda": {
         "reach": (TaskInput(GOAL_POS, (("goal_pos", 3),), "point"),),
-        "pick_cube": (TaskInput(CUBE_POSE, (("cube_pos", 3), ("cube_quat", 4)), "pose"),),
+        "pick_cube": (TaskInput(CUBE_POSE, (("cube_pos", 3), ("cube_quat", 4)), "pose", symmetry="cube"),),
         "pick_place": (
-            TaskInput(CUBE_POSE, (("cube_pos", 3), ("cube_quat", 4)), "pose"),
+            TaskInput(CUBE_POSE, (("cube_pos", 3), ("cube_quat", 4)), "pose", symmetry="cube"),
             TaskInput(TARGET_POS, (("target_pos", 3),), "point"),
         ),
         "peg_insert": (

@@ -54,6 +54,46 @@ class Field:
         return arr
 
 
+def _cube_rotations() -> np.ndarray:
+    """The 24 rotations that map a cube onto itself, as unit quaternions (x y z w), each with its
+    negative: one component +/-1; all four +/-1/2; two components +/-1/sqrt(2)."""
+    out = []
+    for i in range(4):
+        for sign in (1.0, -1.0):
+            q = np.zeros(4)
+            q[i] = sign
+            out.append(q)
+    out += [0.5 * np.array(signs) for signs in np.array(np.meshgrid(*[[1.0, -1.0]] * 4)).T.reshape(-1, 4)]
+    for i in range(4):
+        for j in range(i + 1, 4):
+            for si in (1.0, -1.0):
+                for sj in (1.0, -1.0):
+                    q = np.zeros(4)
+                    q[i], q[j] = si * np.sqrt(0.5), sj * np.sqrt(0.5)
+                    out.append(q)
+    return np.array(out)
+
+
+_CUBE_ROTATIONS = _cube_rotations()
+
+
+def canonical_cube_quat(quat: Any, reference: Any = (0.0, 0.0, 0.0, 1.0)) -> np.ndarray:
+    """The orientation (x y z w) of a cube-shaped object, made unique: of the 24 rotations that
+    look the same (and the two signs of each), the one nearest `reference`, with a non-negative
+    dot product. A cube's raw quaternion is 48-valued: a cube pushed past 45 degrees of yaw, or
+    tipped onto another face, would otherwise show a policy an orientation it never saw. Within
+    45 degrees of `reference` about every axis the raw value is kept (sign aside)."""
+    q = np.asarray(quat, dtype=np.float64)
+    g = _CUBE_ROTATIONS
+    # q (x) g for every symmetry g: the same cube seen through each of its own rotations
+    w = q[3] * g[:, 3] - g[:, :3] @ q[:3]
+    v = q[3] * g[:, :3] + g[:, 3:4] * q[:3] + np.cross(q[:3], g[:, :3])
+    candidates = np.concatenate([v, w[:, None]], axis=1)
+    dots = candidates @ np.asarray(reference, dtype=np.float64)
+    best = int(np.argmax(dots))  # the negatives are in the set too, so the best dot is >= 0
+    return candidates[best]
+
+
 @dataclass(kw_only=True)
 class Rates:
     """Loop rates. Physics, controller and policy rates must divide each other."""

@@ -286,3 +286,46 @@ def test_a_hemisphere_only_fits_a_quaternion_field():
         from_dict(Field, {"name": "ee_pos", "size": 3, "hemisphere": [1, 0, 0, 0]})
     field = from_dict(Field, {"name": "q", "size": 4, "hemisphere": [1, 0, 0, 0]})
     np.testing.assert_array_equal(field.canonical([-0.99, 0.0, 0.1, 0.01]), [0.99, -0.0, -0.1, -0.01])
+
+
+def test_a_cube_looks_the_same_in_all_24_rotations_and_keeps_small_rotations():
+    from scipy.spatial.transform import Rotation
+
+    from robot_rl.spec import _CUBE_ROTATIONS, canonical_cube_quat
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        # an orientation within 40 degrees of upright about every axis is kept as it is
+        q = Rotation.from_rotvec(rng.uniform(-0.4, 0.4, 3)).as_quat()
+        np.testing.assert_allclose(canonical_cube_quat(q), q, atol=1e-12)
+        np.testing.assert_allclose(canonical_cube_quat(-q), q, atol=1e-12)
+        for g in _CUBE_ROTATIONS:  # the same cube turned by one of its symmetries reads the same
+            turned = (Rotation.from_quat(q) * Rotation.from_quat(g)).as_quat()
+            np.testing.assert_allclose(canonical_cube_quat(turned), q, atol=1e-9)
+
+
+def test_a_tipped_or_turned_cube_is_observed_upright_and_the_expert_still_picks_it():
+    """Reset-free practice tips the cube onto its side and turns it past 45 degrees: the twin's
+    cube_quat shows it as the upright cube it looks like, and the expert grasps it."""
+    from scipy.spatial.transform import Rotation
+
+    from robot_rl.demos import record_episode
+    from robot_rl.sim import make_expert
+
+    env = make_twin("panda", "pick_cube")
+    task = env.unwrapped.task
+    expert = make_expert(env)
+    upright = Rotation.from_euler("z", 0.3)
+    for turn in [Rotation.from_euler(axis, 90, degrees=True) for axis in "xyz"]:
+
+        def place(turn=turn):
+            expert.reset()
+            pos, _ = task.cube_pose()
+            task.client.resetBasePositionAndOrientation(task.cube, pos, (upright * turn).as_quat())
+            return env.reset(options={"keep_scene": True})[0]  # the observation with the cube turned
+
+        episode = record_episode(env, expert.act, seed=3, on_reset=place)
+        first = episode.obs["state"][0, -4:]
+        np.testing.assert_allclose(first, upright.as_quat(), atol=1e-3)
+        assert episode.succeeded
+    env.close()

@@ -175,8 +175,13 @@ def test_a_cube_pushed_out_of_reach_is_put_back_and_counted_as_a_hand_reset(tmp_
 
     practice._episode(torch.Generator(), type("Bar", (), {"update": lambda self, n: None})())
     assert practice.hand_resets == 1 and practice._in_workspace()
-    (event,) = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
-    assert event["event"] == "hand_reset" and event["cube_xy"][0] > 0.7  # where the person found it
+    episode, event = [
+        json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()
+    ]
+    # the episode's line says where it started and how it went; the hand reset's where the person found it
+    assert episode["event"] == "episode" and episode["cube_xy"][0] > 0.7 and not episode["success"]
+    assert 0.0 < episode["tcp_lowest_z"] < 0.5 and len(episode["cube_quat"]) == 4
+    assert event["event"] == "hand_reset" and event["cube_xy"][0] > 0.7
     assert task.in_bin(task.bins("forward")[0]) or task.in_bin(task.bins("backward")[0])
 
 
@@ -325,5 +330,6 @@ def test_a_cube_the_policy_leaves_in_place_is_carried_into_the_source_bin_by_the
     assert practice.cube_resets == 1 and practice.still == 0 and practice.hand_resets == 0
     assert task.in_bin(task.bins("forward")[0])  # the scripted reset put it in the source bin
     events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
-    assert [e["event"] for e in events] == ["cube_reset"] and abs(events[0]["cube_xy"][0] - 0.36) < 0.01
+    assert [e["event"] for e in events] == ["episode", "episode", "cube_reset"]
+    assert abs(events[-1]["cube_xy"][0] - 0.36) < 0.01
     assert practice.supervisor.metrics()["resets"] == 3  # two arm resets and the cube reset

@@ -195,6 +195,28 @@ def test_task_topics_carry_every_task_observation_of_the_twin(robot):
         np.testing.assert_allclose(np.arange(lo, hi + 0.5 * step, step), RAY_ANGLES_DEG, atol=1e-9)
 
 
+def test_a_perception_nodes_cube_pose_reads_as_the_twins_upright_cube():
+    """A pose estimator reports whichever of the cube's 24 look-alike orientations it fits; the
+    actor reads the one the twin observes, so a policy trained in the twin sees the same value."""
+    from scipy.spatial.transform import Rotation
+
+    from robot_rl.ros import task_messages
+    from robot_rl.ros.common import msg_type
+
+    upright = Rotation.from_euler("z", -0.2)
+    for task in ("pick_cube", "pick_place"):
+        (inp, *_) = task_inputs("panda", task)
+        assert inp.symmetry == "cube"
+        for turn in ("x", "y", "z"):
+            msg = msg_type(inp.topic.type)()
+            q = (upright * Rotation.from_euler(turn, -90, degrees=True)).as_quat()
+            o = msg.pose.orientation
+            o.x, o.y, o.z, o.w = (float(v) for v in -q)
+            np.testing.assert_allclose(
+                task_messages.read(inp, msg)["cube_quat"], upright.as_quat(), atol=1e-9
+            )
+
+
 def test_task_inputs_follow_the_state_and_have_their_own_age_limit_and_a_reset_clears_them():
     spec = load_robot_spec("racecar")
     b = ObservationBuilder(spec, task_fields=[("goal", 2)], task_max_age_s=1.0)

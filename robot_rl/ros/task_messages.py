@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.rosgraph import TaskInput
+from robot_rl.spec import canonical_cube_quat
 
 
 def read(inp: TaskInput, msg: Any) -> dict[str, list[float]]:
@@ -28,7 +29,10 @@ def read(inp: TaskInput, msg: Any) -> dict[str, list[float]]:
         return {first: [v.x, v.y, v.z]}
     if inp.layout == "pose":
         p, q = msg.pose.position, msg.pose.orientation
-        return {first: [p.x, p.y, p.z], rest[0][0]: [q.x, q.y, q.z, q.w]}
+        quat = [q.x, q.y, q.z, q.w]
+        if inp.symmetry == "cube":
+            quat = canonical_cube_quat(quat).tolist()
+        return {first: [p.x, p.y, p.z], rest[0][0]: quat}
     if inp.layout == "track_pose":
         p, q = msg.pose.position, msg.pose.orientation
         yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))

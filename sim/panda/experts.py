@@ -16,6 +16,7 @@ from robot_rl.sim.panda.bins import PickPlace
 from robot_rl.sim.panda.peg import PegInsert
 from robot_rl.sim.panda.robot import Robot
 from robot_rl.sim.panda.tasks import PickCube, Reach
+from robot_rl.spec import canonical_cube_quat
 
 
 class PandaExpert(Expert):
@@ -86,7 +87,8 @@ class PickCubeExpert(PandaExpert):
 
     def plan(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         task: PickCube = self.env.task
-        cube, cube_quat = task.cube_pose()
+        cube, raw_quat = task.cube_pose()
+        cube_quat = canonical_cube_quat(raw_quat)  # upright frame: its yaw is the faces' yaw
         tcp, _ = self.robot.tcp_pose()
         yaw = np.arctan2(
             2.0 * (cube_quat[0] * cube_quat[1] + cube_quat[3] * cube_quat[2]),

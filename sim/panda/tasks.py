@@ -17,7 +17,7 @@ from robot_rl.config import param
 from robot_rl.errors import ConfigError
 from robot_rl.sim.base import Task
 from robot_rl.sim.panda.robot import DOWN_QUAT, Robot
-from robot_rl.spec import Field
+from robot_rl.spec import Field, canonical_cube_quat
 
 #: far below the table: objects of other sizes wait here, with collisions off
 PARK_Z = -50.0
@@ -152,7 +152,13 @@ class PickCube(PandaTask):
 
     observation: ClassVar[list[Field]] = [
         Field(name="cube_pos", size=3, unit="m", doc="cube centre, base frame"),
-        Field(name="cube_quat", size=4, unit="", doc="cube orientation, quaternion x y z w"),
+        Field(
+            name="cube_quat",
+            size=4,
+            unit="",
+            doc="cube orientation, quaternion x y z w: of the 24 rotations that look the same, the one "
+            "nearest upright and unrotated (canonical_cube_quat)",
+        ),
     ]
 
     def __init__(self, config: Config | None = None):
@@ -215,7 +221,9 @@ class PickCube(PandaTask):
 
     def observe(self) -> np.ndarray:
         pos, quat = self.cube_pose()
-        return np.concatenate([self._noisy(pos), quat]).astype(np.float32)
+        # one value per look of the cube: pushed past 45 degrees of yaw or tipped onto another face,
+        # its raw quaternion would be one no demonstration shows
+        return np.concatenate([self._noisy(pos), canonical_cube_quat(quat)]).astype(np.float32)
 
     def evaluate(self) -> tuple[float, bool, bool, dict[str, Any]]:
         cfg = self.config
