@@ -1,9 +1,10 @@
 """Reset-free forward/backward practice on panda pick_place (issue goal: >= 30 simulated minutes with
 no hand reset, and both policies improve).
 
-Runs `robot_rl.practice.Practice` with config/train/panda_pick_place_practice.yaml (20 demonstrations
-per direction, arm-only scripted resets between episodes, the learner settings of the pick_cube
-sample-efficiency benchmark; the reasons are in those files). Prints one JSON
+Runs `robot_rl.practice.Practice` with config/train/panda_pick_place_practice.yaml (30 demonstrations
+per direction, arm-only scripted resets between episodes and the robot's own cube reset where a
+policy leaves the cube stuck or near the table's edge, the learner settings of the pick_cube
+sample-efficiency benchmark with a BC term; the reasons are in those files). Prints one JSON
 object: simulated minutes, hand resets, arm resets and their success, and for each direction the
 evaluation success (10 episodic-reset episodes, deterministic) before practice, the best and
 the last evaluation, and the training success over the last 20 practice episodes. The run

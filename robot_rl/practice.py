@@ -8,8 +8,10 @@ itself. The cube is never put back by the program: the next episode's direction 
 source bin is nearer the cube, so each policy's failures are the other's (or its own next) start
 states. A person is needed only when the cube leaves the arm's workspace; the run simulates that
 hand reset (the cube goes back into a bin) and counts it in `hand_resets`. When a policy fails
-`stuck_episodes` times in a row without moving the cube, the robot's scripted cube reset
-(`CubeReset`) carries it into the source bin, counted in `cube_resets` (off by default).
+`stuck_episodes` times in a row without moving the cube, or leaves it farther than `reach_half`
+from both bins (near the table's edge, where the next attempt tends to push it off), the robot's
+scripted cube reset (`CubeReset`) carries it into the source bin, counted in `cube_resets` (both
+off by default).
 
 Each direction has its own RLPD agent (`robot_rl.agents.sac`), online buffer and demonstrations
 (scripted-expert episodes recorded at the start, successful ones only), sampled 50/50 as in
@@ -80,6 +82,15 @@ class PracticeConfig:
         doc="after this many failed episodes in a row that leave the cube where it was (within 1 cm), "
         "the scripted cube reset (CubeReset) carries it into the source bin: a robot's own object "
         "reset, not a person's; counted in `cube_resets`. 0: never",
+        ge=0,
+    )
+    reach_half: float = param(
+        0.0,
+        doc="a cube left farther than this (in x or y) from both bins' centres is carried into the "
+        "source bin by the scripted cube reset before the next episode, while the arm can still reach "
+        "it: a failed attempt that starts at the edge of the table tends to push the cube off it, which "
+        "only a person can undo. Counted in `cube_resets`. 0: never",
+        unit="m",
         ge=0,
     )
     eval_every_minutes: float = param(5.0, doc="simulated time between evaluations", unit="min", gt=0)
@@ -277,14 +288,22 @@ class Practice:
             self._event("hand_reset", direction)
             task.place_cube(self.rng, task.bins(str(self.rng.choice(DIRECTIONS)))[0])
         elif cfg.stuck_episodes and self.still >= cfg.stuck_episodes:
-            self._cube_reset(direction, bar)
+            self._cube_reset(direction, bar, "stuck")
+        elif cfg.reach_half and self._far_from_the_bins():
+            self._cube_reset(direction, bar, "far")
 
-    def _cube_reset(self, direction: str, bar: Any) -> None:
-        """The policy cannot move the cube from where it lies: the robot carries it into the source bin."""
+    def _far_from_the_bins(self) -> bool:
+        task = self.env.unwrapped.task
+        xy = task.cube_pose()[0][:2]
+        return all(np.abs(xy - centre).max() > self.config.reach_half for centre in task.bins())
+
+    def _cube_reset(self, direction: str, bar: Any, reason: str) -> None:
+        """The policy cannot move the cube from where it lies (`stuck`), or it lies near the edge of
+        the table (`far`): the robot carries it into the source bin."""
         from robot_rl.controllers.resets import CubeReset, run_reset
 
         task = self.env.unwrapped.task
-        self._event("cube_reset", direction)
+        self._event("cube_reset", direction, reason=reason)
         source, half = task.bins(direction)[0], task.config.bin_half - task.config.spawn_margin
         report = run_reset(self.env, CubeReset(spot_low=source - half, spot_high=source + half), self.rng)
         self.supervisor.record(report)

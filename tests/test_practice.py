@@ -333,3 +333,26 @@ def test_a_cube_the_policy_leaves_in_place_is_carried_into_the_source_bin_by_the
     assert [e["event"] for e in events] == ["episode", "episode", "cube_reset"]
     assert abs(events[-1]["cube_xy"][0] - 0.36) < 0.01
     assert practice.supervisor.metrics()["resets"] == 3  # two arm resets and the cube reset
+
+
+def test_a_cube_left_near_the_table_edge_is_carried_back_before_it_falls_off(tmp_path):
+    import torch
+
+    from robot_rl.practice import Practice, PracticeConfig
+
+    config = PracticeConfig(minutes=0.2, demo_episodes=0, eval_episodes=1, start_steps=0, reach_half=0.15,
+                            agent={"hidden": [16, 16], "utd": 1})  # fmt: skip
+    practice = Practice(config, tmp_path / "run", progress=False)
+    task = practice.env.unwrapped.task
+    practice.env.reset(seed=0)
+    practice.act = lambda direction, obs: np.zeros(4, np.float32)  # a policy that does not move it
+    bar = type("Bar", (), {"update": lambda self, n: None})()
+    task.client.resetBasePositionAndOrientation(task.cube, [0.55, 0.0, 0.02], [0, 0, 0, 1])
+    practice._episode(torch.Generator(), bar)  # between the bins: within reach_half of both
+    assert practice.cube_resets == 0
+    task.client.resetBasePositionAndOrientation(task.cube, [0.33, -0.05, 0.02], [0, 0, 0, 1])
+    practice._episode(torch.Generator(), bar)  # 17 cm from bin A in x: the robot brings it back
+    assert practice.cube_resets == 1 and practice.hand_resets == 0
+    assert task.in_bin(task.bins("forward")[0])
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    assert [(e["event"], e.get("reason")) for e in events][-1] == ("cube_reset", "far")
