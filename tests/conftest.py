@@ -14,6 +14,12 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 _RUN_DOMAIN = lease_domain()  # held for the whole run
 os.environ["ROS_DOMAIN_ID"] = str(_RUN_DOMAIN.domain)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Nothing a test starts may wait for a keyboard: a CI runner's stdin can be a terminal or a pipe that
+# never closes, and a prompt (the human-reset fallback) would then wait for ever. Every process
+# started from here reads end-of-file instead.
+_devnull = os.open(os.devnull, os.O_RDONLY)
+os.dup2(_devnull, 0)
+os.close(_devnull)
 
 REPO = Path(__file__).resolve().parent.parent
 
