@@ -88,8 +88,9 @@ class PracticeConfig:
         0.0,
         doc="a cube left farther than this (in x or y) from both bins' centres is carried into the "
         "source bin by the scripted cube reset before the next episode, while the arm can still reach "
-        "it: a failed attempt that starts at the edge of the table tends to push the cube off it, which "
-        "only a person can undo. Counted in `cube_resets`. 0: never",
+        "it: a failed attempt that starts at the edge of the table tends to push the cube off it. A cube "
+        "beyond the workspace is fetched the same way first, and a person puts it back only when that "
+        "fails. Counted in `cube_resets`. 0: never (and a cube beyond the workspace is a hand reset)",
         unit="m",
         ge=0,
     )
@@ -283,7 +284,9 @@ class Practice:
             bar.update(report.steps)
         moved = np.linalg.norm(task.cube_pose()[0][:2] - cube_start) >= 0.01
         self.still = 0 if info["success"] or moved else self.still + 1
-        if not self._in_workspace():  # a person puts the cube back: the one thing practice must avoid
+        if not self._in_workspace() and not (cfg.reach_half and self._cube_reset(direction, bar, "outside")):
+            # a person puts the cube back (the one thing practice must avoid): with `reach_half` only
+            # when the robot's own cube reset could not fetch it
             self.hand_resets += 1
             self._event("hand_reset", direction)
             task.place_cube(self.rng, task.bins(str(self.rng.choice(DIRECTIONS)))[0])
@@ -297,9 +300,10 @@ class Practice:
         xy = task.cube_pose()[0][:2]
         return all(np.abs(xy - centre).max() > self.config.reach_half for centre in task.bins())
 
-    def _cube_reset(self, direction: str, bar: Any, reason: str) -> None:
-        """The policy cannot move the cube from where it lies (`stuck`), or it lies near the edge of
-        the table (`far`): the robot carries it into the source bin."""
+    def _cube_reset(self, direction: str, bar: Any, reason: str) -> bool:
+        """The policy cannot move the cube from where it lies (`stuck`), it lies near the edge of the
+        table (`far`) or beyond the workspace (`outside`): the robot carries it into the source bin.
+        True when the cube is there afterwards."""
         from robot_rl.controllers.resets import CubeReset, run_reset
 
         task = self.env.unwrapped.task
@@ -311,6 +315,7 @@ class Practice:
         bar.update(report.steps)
         self.cube_resets += 1
         self.still = 0
+        return bool(report.success and task.in_bin(source))
 
     def _cube_event_fields(self) -> dict[str, Any]:
         pos, quat = self.env.unwrapped.task.cube_pose()

@@ -338,7 +338,7 @@ def test_a_cube_the_policy_leaves_in_place_is_carried_into_the_source_bin_by_the
     assert practice.supervisor.metrics()["resets"] == 3  # two arm resets and the cube reset
 
 
-def test_a_cube_left_near_the_table_edge_is_carried_back_before_it_falls_off(tmp_path):
+def test_a_cube_near_the_table_edge_or_beyond_the_workspace_is_fetched_by_the_robot(tmp_path):
     import torch
 
     from robot_rl.practice import Practice, PracticeConfig
@@ -357,5 +357,11 @@ def test_a_cube_left_near_the_table_edge_is_carried_back_before_it_falls_off(tmp
     practice._episode(torch.Generator(), bar)  # 17 cm from bin A in x: the robot brings it back
     assert practice.cube_resets == 1 and practice.hand_resets == 0
     assert task.in_bin(task.bins("forward")[0])
+    # beyond the workspace but where the arm can still fetch it: the robot does, no person needed
+    task.client.resetBasePositionAndOrientation(task.cube, [0.28, -0.29, 0.02], [0, 0, 0, 1])
+    practice._episode(torch.Generator(), bar)
+    assert practice.cube_resets == 2 and practice.hand_resets == 0
+    assert task.in_bin(task.bins("forward")[0])
     events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
-    assert [(e["event"], e.get("reason")) for e in events][-1] == ("cube_reset", "far")
+    resets = [e["reason"] for e in events if e["event"] == "cube_reset"]
+    assert resets == ["far", "outside"]
