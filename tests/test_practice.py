@@ -365,3 +365,25 @@ def test_a_cube_near_the_table_edge_or_beyond_the_workspace_is_fetched_by_the_ro
     events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
     resets = [e["reason"] for e in events if e["event"] == "cube_reset"]
     assert resets == ["far", "outside"]
+
+
+def test_a_cube_the_robot_cannot_fetch_is_a_hand_reset_after_the_robot_tried(tmp_path):
+    import torch
+
+    from robot_rl.practice import Practice, PracticeConfig
+
+    config = PracticeConfig(minutes=0.2, demo_episodes=0, eval_episodes=1, start_steps=0, reach_half=0.15,
+                            agent={"hidden": [16, 16], "utd": 1})  # fmt: skip
+    practice = Practice(config, tmp_path / "run", progress=False)
+    task = practice.env.unwrapped.task
+    practice.env.reset(seed=0)
+    practice.act = lambda direction, obs: np.zeros(4, np.float32)
+    task.client.resetBasePositionAndOrientation(task.cube, [0.9, 0.0, 0.02], [0, 0, 0, 1])  # off the table
+    practice._episode(torch.Generator(), type("Bar", (), {"update": lambda self, n: None})())
+    assert practice.hand_resets == 1 and practice.cube_resets == 1 and practice._in_workspace()
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    assert [(e["event"], e.get("reason")) for e in events] == [
+        ("episode", None),
+        ("cube_reset", "outside"),
+        ("hand_reset", None),
+    ]
