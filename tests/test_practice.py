@@ -338,36 +338,9 @@ def test_a_cube_the_policy_leaves_in_place_is_carried_into_the_source_bin_by_the
     assert practice.supervisor.metrics()["resets"] == 3  # two arm resets and the cube reset
 
 
-def test_a_cube_near_the_table_edge_or_beyond_the_workspace_is_fetched_by_the_robot(tmp_path):
-    import torch
-
-    from robot_rl.practice import Practice, PracticeConfig
-
-    config = PracticeConfig(minutes=0.2, demo_episodes=0, eval_episodes=1, start_steps=0, reach_half=0.15,
-                            agent={"hidden": [16, 16], "utd": 1})  # fmt: skip
-    practice = Practice(config, tmp_path / "run", progress=False)
-    task = practice.env.unwrapped.task
-    practice.env.reset(seed=0)
-    practice.act = lambda direction, obs: np.zeros(4, np.float32)  # a policy that does not move it
-    bar = type("Bar", (), {"update": lambda self, n: None})()
-    task.client.resetBasePositionAndOrientation(task.cube, [0.55, 0.0, 0.02], [0, 0, 0, 1])
-    practice._episode(torch.Generator(), bar)  # between the bins: within reach_half of both
-    assert practice.cube_resets == 0
-    task.client.resetBasePositionAndOrientation(task.cube, [0.33, -0.05, 0.02], [0, 0, 0, 1])
-    practice._episode(torch.Generator(), bar)  # 17 cm from bin A in x: the robot brings it back
-    assert practice.cube_resets == 1 and practice.hand_resets == 0
-    assert task.in_bin(task.bins("forward")[0])
-    # beyond the workspace but where the arm can still fetch it: the robot does, no person needed
-    task.client.resetBasePositionAndOrientation(task.cube, [0.28, -0.29, 0.02], [0, 0, 0, 1])
-    practice._episode(torch.Generator(), bar)
-    assert practice.cube_resets == 2 and practice.hand_resets == 0
-    assert task.in_bin(task.bins("forward")[0])
-    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
-    resets = [e["reason"] for e in events if e["event"] == "cube_reset"]
-    assert resets == ["far", "outside"]
-
-
-def test_a_cube_the_robot_cannot_fetch_is_a_hand_reset_after_the_robot_tried(tmp_path):
+def _edge_practice(tmp_path):
+    """Practice with `reach_half` and a policy that does not move the cube; one episode per call of
+    the returned function, with the cube placed at (x, y) first."""
     import torch
 
     from robot_rl.practice import Practice, PracticeConfig
@@ -378,8 +351,34 @@ def test_a_cube_the_robot_cannot_fetch_is_a_hand_reset_after_the_robot_tried(tmp
     task = practice.env.unwrapped.task
     practice.env.reset(seed=0)
     practice.act = lambda direction, obs: np.zeros(4, np.float32)
-    task.client.resetBasePositionAndOrientation(task.cube, [0.9, 0.0, 0.02], [0, 0, 0, 1])  # off the table
-    practice._episode(torch.Generator(), type("Bar", (), {"update": lambda self, n: None})())
+    bar = type("Bar", (), {"update": lambda self, n: None})()
+
+    def episode_from(x: float, y: float) -> None:
+        task.client.resetBasePositionAndOrientation(task.cube, [x, y, 0.02], [0, 0, 0, 1])
+        practice._episode(torch.Generator(), bar)
+
+    return practice, task, episode_from
+
+
+def test_a_cube_near_the_table_edge_or_beyond_the_workspace_is_fetched_by_the_robot(tmp_path):
+    practice, task, episode_from = _edge_practice(tmp_path)
+    episode_from(0.55, 0.0)  # between the bins: within reach_half of both
+    assert practice.cube_resets == 0
+    episode_from(0.33, -0.05)  # 17 cm from bin A in x: the robot brings it back
+    assert practice.cube_resets == 1 and practice.hand_resets == 0
+    assert task.in_bin(task.bins("forward")[0])
+    # beyond the workspace but where the arm can still fetch it: the robot does, no person needed
+    episode_from(0.28, -0.29)
+    assert practice.cube_resets == 2 and practice.hand_resets == 0
+    assert task.in_bin(task.bins("forward")[0])
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    resets = [e["reason"] for e in events if e["event"] == "cube_reset"]
+    assert resets == ["far", "outside"]
+
+
+def test_a_cube_the_robot_cannot_fetch_is_a_hand_reset_after_the_robot_tried(tmp_path):
+    practice, _, episode_from = _edge_practice(tmp_path)
+    episode_from(0.9, 0.0)  # off the table
     assert practice.hand_resets == 1 and practice.cube_resets == 1 and practice._in_workspace()
     events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
     assert [(e["event"], e.get("reason")) for e in events] == [
