@@ -284,12 +284,13 @@ class Practice:
             bar.update(report.steps)
         moved = np.linalg.norm(task.cube_pose()[0][:2] - cube_start) >= 0.01
         self.still = 0 if info["success"] or moved else self.still + 1
-        if not self._in_workspace() and not (cfg.reach_half and self._cube_reset(direction, bar, "outside")):
-            # a person puts the cube back (the one thing practice must avoid): with `reach_half` only
-            # when the robot's own cube reset could not fetch it
-            self.hand_resets += 1
-            self._event("hand_reset", direction)
-            task.place_cube(self.rng, task.bins(str(self.rng.choice(DIRECTIONS)))[0])
+        if not self._in_workspace():
+            # with `reach_half` the robot tries to fetch it first; a person puts the cube back only
+            # when that fails (the one thing practice must avoid)
+            if not (cfg.reach_half and self._cube_reset(direction, bar, "outside")):
+                self.hand_resets += 1
+                self._event("hand_reset", direction)
+                task.place_cube(self.rng, task.bins(str(self.rng.choice(DIRECTIONS)))[0])
         elif cfg.stuck_episodes and self.still >= cfg.stuck_episodes:
             self._cube_reset(direction, bar, "stuck")
         elif cfg.reach_half and self._far_from_the_bins():
