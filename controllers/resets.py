@@ -221,6 +221,7 @@ class CubeReset(ArmReset):
     timeout_s = 20.0
     hover_m = 0.07
     carry_z = 0.12
+    blocked_steps = 12  # policy steps of descent before a stopped hand closes where it is
 
     def __init__(self, spot_low=(0.4, -0.15), spot_high=(0.6, 0.15), retries: int = 2, **kwargs):
         super().__init__(**kwargs)
@@ -250,7 +251,10 @@ class CubeReset(ArmReset):
                 self.phase, self.count = "descend", 0
             return self._move(cube + np.array([0.0, 0.0, self.hover_m]), -1.0)
         if self.phase == "descend":
-            if np.linalg.norm(tcp - grasp) < 0.006:
+            # closes at the grasp point, or where a finger came to rest on something beside the
+            # cube (a tray's rim) with the fingertips at least 1 cm down its sides
+            blocked = self.count > self.blocked_steps and tcp[2] < cube[2] + half - 0.01
+            if np.linalg.norm(tcp - grasp) < 0.006 or blocked:
                 self.phase, self.count = "close", 0
             return self._move(grasp, -1.0)
         if self.phase == "close":

@@ -52,6 +52,12 @@ class PracticeConfig:
     robot: str = param("panda", doc="robot spec name")
     task: str = param("pick_place", doc="a task with forward/backward directions")
     task_config: dict[str, Any] = param({}, doc="overrides of the task's Config fields")
+    spec_overrides: dict[str, Any] = param(
+        {},
+        doc="robot spec values for this cell, deep-merged over config/robots/<robot>.yaml, e.g. "
+        "{safety: {box_low: [...], box_high: [...]}}: a TCP box inside the tray, as a task's "
+        "end-effector limits on the real cell (SERL), so a carried cube is never dropped past the rim",
+    )
     preset: str = param("rlpd", doc="learner preset of both policies: rlpd, sac or droq")
     agent: dict[str, Any] = param({}, doc="overrides of the preset's SACConfig fields")
     minutes: float = param(30.0, doc="simulated practice time, arm resets included", unit="min", gt=0)
@@ -97,9 +103,15 @@ class PracticeConfig:
     eval_every_minutes: float = param(5.0, doc="simulated time between evaluations", unit="min", gt=0)
     eval_episodes: int = param(10, doc="deterministic episodes per direction per evaluation", gt=0)
     arm_reset: bool = param(True, doc="scripted arm home + perturbation between episodes (the cube stays)")
-    workspace_low: list[float] = param([0.3, -0.3], doc="cube (x, y) the arm can reach, low corner", unit="m")
+    workspace_low: list[float] = param(
+        [0.3, -0.3],
+        doc="cube (x, y) the arm can reach, low corner (a task with a tray: its inner edges)",
+        unit="m",
+    )
     workspace_high: list[float] = param(
-        [0.7, 0.3], doc="cube (x, y) the arm can reach, high corner", unit="m"
+        [0.7, 0.3],
+        doc="cube (x, y) the arm can reach, high corner (a task with a tray: its inner edges)",
+        unit="m",
     )
     seed: int = param(0, doc="seeds torch, numpy and the env")
 
@@ -127,7 +139,9 @@ class Practice:
         self.out = open_run_dir(out_dir, resume)
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
-        make = lambda: make_twin(config.robot, config.task, task_config=config.task_config)  # noqa: E731
+        make = lambda: make_twin(  # noqa: E731
+            config.robot, config.task, task_config=config.task_config, spec_overrides=config.spec_overrides
+        )
         self.env, self.eval_env = make(), make()
         if not hasattr(self.env.unwrapped.task, "set_direction"):
             raise ConfigError(
@@ -182,7 +196,12 @@ class Practice:
         from robot_rl.sim import make_expert, make_twin
 
         cfg = self.config
-        env = make_twin(cfg.robot, cfg.task, task_config={**cfg.task_config, **cfg.demo_task_config})
+        env = make_twin(
+            cfg.robot,
+            cfg.task,
+            task_config={**cfg.task_config, **cfg.demo_task_config},
+            spec_overrides=cfg.spec_overrides,
+        )
         env.unwrapped.task.set_direction(direction)
         expert = make_expert(env, seed=cfg.seed)
         on_reset = expert.reset
@@ -243,9 +262,11 @@ class Practice:
 
     # -- the loop --------------------------------------------------------------------------------
     def _in_workspace(self) -> bool:
-        xy = self.env.unwrapped.task.cube_pose()[0][:2]
-        cfg = self.config
-        return bool(np.all(xy >= cfg.workspace_low) and np.all(xy <= cfg.workspace_high))
+        task = self.env.unwrapped.task
+        xy = task.cube_pose()[0][:2]
+        tray = getattr(task.config, "tray", None)
+        low, high = (tray[:2], tray[2:]) if tray else (self.config.workspace_low, self.config.workspace_high)
+        return bool(np.all(xy >= low) and np.all(xy <= high))
 
     def _episode(self, generator: Any, bar: Any) -> None:
         cfg, task = self.config, self.env.unwrapped.task

@@ -338,15 +338,15 @@ def test_a_cube_the_policy_leaves_in_place_is_carried_into_the_source_bin_by_the
     assert practice.supervisor.metrics()["resets"] == 3  # two arm resets and the cube reset
 
 
-def _edge_practice(tmp_path):
+def _edge_practice(tmp_path, **overrides):
     """Practice with `reach_half` and a policy that does not move the cube; one episode per call of
-    the returned function, with the cube placed at (x, y) first."""
+    the returned function, with the cube placed at (x, y) first. `overrides`: PracticeConfig fields."""
     import torch
 
     from robot_rl.practice import Practice, PracticeConfig
 
     config = PracticeConfig(minutes=0.2, demo_episodes=0, eval_episodes=1, start_steps=0, reach_half=0.15,
-                            agent={"hidden": [16, 16], "utd": 1})  # fmt: skip
+                            agent={"hidden": [16, 16], "utd": 1}, **overrides)  # fmt: skip
     practice = Practice(config, tmp_path / "run", progress=False)
     task = practice.env.unwrapped.task
     practice.env.reset(seed=0)
@@ -386,3 +386,73 @@ def test_a_cube_the_robot_cannot_fetch_is_a_hand_reset_after_the_robot_tried(tmp
         ("cube_reset", "outside"),
         ("hand_reset", None),
     ]
+
+
+def _shipped_cell():
+    """The twin of the shipped practice config's cell: its tray and its TCP box."""
+    from robot_rl.paths import config_dir
+    from robot_rl.practice import load_practice_config
+
+    config = load_practice_config(str(config_dir() / "train" / "panda_pick_place_practice.yaml"))
+    return config.task_config, config.spec_overrides
+
+
+def _push(env, xy, velocity) -> np.ndarray:
+    """Slide the cube from `xy` at `velocity` (m/s) for 1.5 s of physics; its resting position."""
+    task = env.unwrapped.task
+    task.client.resetBasePositionAndOrientation(task.cube, [*xy, 0.5 * task.cube_size], [0, 0, 0, 1])
+    task.client.resetBaseVelocity(task.cube, [*velocity, 0.0], [0, 0, 0])
+    for _ in range(360):
+        task.client.stepSimulation()
+    return task.cube_pose()[0]
+
+
+def test_the_tray_stops_a_pushed_cube_and_the_robot_fetches_it_from_the_rim_and_the_corner():
+    from robot_rl.controllers.resets import CubeReset, run_reset
+    from robot_rl.sim import make_twin
+
+    task_config, spec_overrides = _shipped_cell()
+    x0, y0, x1, y1 = task_config["tray"]
+    bare = make_twin("panda", "pick_place")
+    bare.reset(seed=0)
+    assert _push(bare, (0.5, 0.25), (0.0, 2.0))[1] > y1 + 0.03  # without the rim it slides past
+    bare.close()
+    env = make_twin("panda", "pick_place", task_config=task_config, spec_overrides=spec_overrides)
+    env.reset(seed=0)
+    twin, task = env.unwrapped, env.unwrapped.task
+    # the cell's TCP box: a cube carried at its edge is still inside the rim
+    np.testing.assert_allclose(twin.robot_spec.safety.box_low[:2], [x0 + 0.02, y0 + 0.02])
+    np.testing.assert_allclose(twin.robot_spec.safety.box_high[:2], [x1 - 0.02, y1 - 0.02])
+    for velocity in [(0.0, 2.0), (0.0, -2.0), (-2.0, 0.0), (2.0, 0.0)]:
+        rest = _push(env, (0.5, 0.0), velocity)
+        assert x0 < rest[0] < x1 and y0 < rest[1] < y1 and rest[2] < task.cube_size  # inside, on the table
+    rng = np.random.default_rng(0)
+    source, half = task.bins("forward")[0], task.config.bin_half - task.config.spawn_margin
+    half_edge = 0.5 * task.cube_size
+    # near the rim, turned so that a finger comes down on the rim; in a corner
+    for x, y, yaw in [(0.5, y1 - 0.035, 0.4), (0.6, y1 - 0.04, -0.4), (x0 + half_edge, y0 + half_edge, 0.0)]:
+        env.reset(seed=1)
+        quat = task.client.getQuaternionFromEuler([0.0, 0.0, yaw])
+        task.client.resetBasePositionAndOrientation(task.cube, [x, y, half_edge], quat)
+        report = run_reset(env, CubeReset(spot_low=source - half, spot_high=source + half), rng)
+        assert report.success and task.in_bin(source), (x, y, report.reason)
+    env.close()
+
+
+def test_a_tray_that_cuts_into_where_episodes_start_the_cube_is_refused():
+    from robot_rl.sim import make_twin
+
+    with pytest.raises(ConfigError, match="tray"):
+        make_twin("panda", "pick_place", task_config={"tray": [0.45, -0.3, 0.7, 0.3]})  # bin A reaches 0.43
+    with pytest.raises(ConfigError, match="tray"):
+        make_twin("panda", "pick_place", task_config={"tray": [0.3, -0.3, 0.7]})
+
+
+def test_with_a_tray_the_workspace_is_the_tray(tmp_path):
+    task_config, _ = _shipped_cell()
+    practice, task, _ = _edge_practice(tmp_path, task_config=task_config)
+    y1 = task_config["tray"][3]
+    task.client.resetBasePositionAndOrientation(task.cube, [0.5, y1 - 0.021, 0.02], [0, 0, 0, 1])
+    assert practice._in_workspace()  # past the default workspace's edge (0.3 m), inside the rim
+    task.client.resetBasePositionAndOrientation(task.cube, [0.5, y1 + 0.05, 0.02], [0, 0, 0, 1])
+    assert not practice._in_workspace()

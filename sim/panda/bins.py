@@ -1,6 +1,8 @@
 """Panda `pick_place`: move the cube from one bin to the other (forward A -> B, backward B -> A).
 
-The two bins are marked pads on the table (visual only: no walls to jam a grasp on). One task
+The two bins are marked pads on the table (visual only: no walls to jam a grasp on). An optional
+tray, a low rim around the practice area as a real cell has, keeps a cube that a failed attempt
+pushes or drops toward the table's edge where the arm can still fetch it. One task
 config holds both directions; `set_direction` switches it between episodes, so a reset-free run
 (`robot_rl.practice`) trains a forward and a backward policy in one world where each one's end
 state is the other's start state (RoboFuME; SERL's bin relocation). Episodic resets place the
@@ -24,6 +26,8 @@ from robot_rl.sim.panda.tasks import PickCube, _check_box
 from robot_rl.spec import Field
 
 DIRECTIONS = ("forward", "backward")
+#: thickness of the tray's rim (m)
+TRAY_WALL = 0.01
 
 
 class PickPlace(PickCube):
@@ -53,6 +57,19 @@ class PickPlace(PickCube):
             gt=0,
         )
         lift_height: float = param(0.1, doc="carrying height of the cube centre", unit="m", gt=0)
+        tray: list[float] = param(
+            [],
+            doc="inner edges [x_low, y_low, x_high, y_high] of a low rim on the table around the practice "
+            "area (a real cell's tray): a cube pushed or dropped toward the edge stays where the arm can "
+            "fetch it. []: no rim",
+            unit="m",
+        )
+        tray_height: float = param(
+            0.015,
+            doc="rim height: under the cube's centre, so fingers grasping a cube against it close above it",
+            unit="m",
+            gt=0,
+        )
         reward: Literal["sparse", "shaped", "progress"] = param(
             "sparse",
             doc="sparse: 1 on success; shaped: reach + grasp + transport terms in [0, 1]; progress: 1 on "
@@ -75,6 +92,21 @@ class PickPlace(PickCube):
                 raise ConfigError(
                     source, "spawn_margin", f"< bin_half ({self.bin_half} m)", self.spawn_margin
                 )
+            if self.tray:
+                self._check_tray(source)
+
+        def _check_tray(self, source: str) -> None:
+            """The tray holds both bins' spawn areas with the cube clear of the rim."""
+            if len(self.tray) != 4 or self.tray[0] >= self.tray[2] or self.tray[1] >= self.tray[3]:
+                raise ConfigError(source, "tray", "[x_low, y_low, x_high, y_high] with low < high", self.tray)
+            half = self.around_half if self.spawn == "around" else self.bin_half - self.spawn_margin
+            # a spawn spot's cube clears the rim at any yaw and size: its half-diagonal, 10 % larger
+            reach = half + 0.8 * self.cube_size
+            for centre in (self.bin_a, self.bin_b):
+                low, high = np.subtract(centre, reach), np.add(centre, reach)
+                if np.any(low < self.tray[:2]) or np.any(high > self.tray[2:]):
+                    limit = f"inner edges around every spawn spot (+/-{reach:.3f} m of each bin centre)"
+                    raise ConfigError(source, "tray", limit, self.tray)
 
     observation: ClassVar[list[Field]] = [
         *PickCube.observation,
@@ -98,6 +130,22 @@ class PickPlace(PickCube):
                 client.GEOM_BOX, halfExtents=[half, half, 0.0005], rgbaColor=rgba
             )
             self.pads.append(client.createMultiBody(0.0, -1, visual, basePosition=[*centre, 0.0005]))
+        self.rim = self._build_tray() if self.config.tray else []
+
+    def _build_tray(self) -> list[int]:
+        """Four static walls, `tray_height` high and `TRAY_WALL` thick, outside the inner edges."""
+        x0, y0, x1, y1 = self.config.tray
+        h, t = 0.5 * self.config.tray_height, 0.5 * TRAY_WALL
+        grey = (0.55, 0.55, 0.55, 1.0)
+        walls = []
+        for centre, half in (
+            ([x0 - t, 0.5 * (y0 + y1)], [t, 0.5 * (y1 - y0) + 2 * t]),
+            ([x1 + t, 0.5 * (y0 + y1)], [t, 0.5 * (y1 - y0) + 2 * t]),
+            ([0.5 * (x0 + x1), y0 - t], [0.5 * (x1 - x0), t]),
+            ([0.5 * (x0 + x1), y1 + t], [0.5 * (x1 - x0), t]),
+        ):
+            walls.append(self._box_body([*half, h], 0.0, grey, position=[*centre, h]))
+        return walls
 
     # -- directions ------------------------------------------------------------------------------
     def bins(self, direction: str | None = None) -> tuple[np.ndarray, np.ndarray]:
