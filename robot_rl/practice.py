@@ -6,12 +6,10 @@ ended (`reset(options={"keep_scene": True})`); between episodes only the arm goe
 the scripted `ArmReset` (precision gains, home, +/-2 cm perturbation), the reset a real arm does by
 itself. The cube is never put back by the program: the next episode's direction is the one whose
 source bin is nearer the cube, so each policy's failures are the other's (or its own next) start
-states. A person is needed only when the cube leaves the arm's workspace; the run simulates that
-hand reset (the cube goes back into a bin) and counts it in `hand_resets`. When a policy fails
-`stuck_episodes` times in a row without moving the cube, or leaves it farther than `reach_half`
-from both bins (near the table's edge, where the next attempt tends to push it off), the robot's
-scripted cube reset (`CubeReset`) carries it into the source bin, counted in `cube_resets` (both
-off by default).
+states. What else happens between episodes (the robot fetching a cube that is stuck, far from
+the bins or beyond the workspace, and the simulated hand reset when it cannot, counted in
+`hand_resets`) is `robot_rl.controllers.practice_resets.BetweenEpisodes`. A task with a tray
+(`task_config: {tray: ...}`) and a TCP box inside it (`spec_overrides`) keeps the cube in reach.
 
 Each direction has its own RLPD agent (`robot_rl.agents.sac`), online buffer and demonstrations
 (scripted-expert episodes recorded at the start, successful ones only), sampled 50/50 as in
@@ -38,10 +36,10 @@ from typing import Any
 import numpy as np
 
 from robot_rl.config import from_dict, param, to_dict
+from robot_rl.controllers.practice_resets import DIRECTIONS
 from robot_rl.errors import ConfigError, Described, RobotRLError
 from robot_rl.paths import open_run_dir, run_config_file, write_atomic
 
-DIRECTIONS = ("forward", "backward")
 CHECKPOINT_FORMAT = "robot_rl.practice/1"
 
 
@@ -130,6 +128,7 @@ class Practice:
     ):
         from robot_rl.agents.replay import ReplayBuffer, obs_shapes_of
         from robot_rl.agents.sac import SAC, preset
+        from robot_rl.controllers.practice_resets import BetweenEpisodes
         from robot_rl.controllers.resets import ResetSupervisor
         from robot_rl.runtime import configure_torch
         from robot_rl.sim import make_twin
@@ -156,20 +155,27 @@ class Practice:
         self.online = {d: ReplayBuffer(slots, obs_shapes, act_size) for d in DIRECTIONS}
         self.demos: dict[str, ReplayBuffer | None] = {d: None for d in DIRECTIONS}
         self.supervisor = ResetSupervisor(ask=self._no_person)
+        self._bar: Any = None  # the progress bar of the running loop: reset steps advance it too
+        self.resets = BetweenEpisodes(
+            self.env,
+            self.rng,
+            self.supervisor,
+            log=self._event,
+            spend=self._spend,
+            arm_reset=config.arm_reset,
+            stuck_episodes=config.stuck_episodes,
+            reach_half=config.reach_half,
+            workspace=(config.workspace_low, config.workspace_high),
+        )
         self.sim_steps = 0  # policy and reset steps: simulated time / dt
         self.steps = dict.fromkeys(DIRECTIONS, 0)
         self.updates = dict.fromkeys(DIRECTIONS, 0)
         self.episodes = dict.fromkeys(DIRECTIONS, 0)
         self.recent: dict[str, list[bool]] = {d: [] for d in DIRECTIONS}
-        self.hand_resets = 0
         # practice_noise moves the continuous channels only: the gripper command is a latch with
         # thresholds (> 0.5 close, < -0.5 open), and noise on it closes the hand at random
         layout = self.env.unwrapped.action_layout
         self._noisy = np.concatenate([np.full(f.size, 0.0 if f.name == "gripper" else 1.0) for f in layout])
-        self.cube_resets, self.still = (
-            0,
-            0,
-        )  # scripted cube resets; failed episodes in a row with an unmoved cube
         self.evaluations = 0
         self.fitted = dict.fromkeys(DIRECTIONS, False)
         if resume:
@@ -261,15 +267,11 @@ class Practice:
         self.updates[direction] += cfg.utd
 
     # -- the loop --------------------------------------------------------------------------------
-    def _in_workspace(self) -> bool:
-        task = self.env.unwrapped.task
-        xy = task.cube_pose()[0][:2]
-        tray = getattr(task.config, "tray", None)
-        low, high = (tray[:2], tray[2:]) if tray else (self.config.workspace_low, self.config.workspace_high)
-        return bool(np.all(xy >= low) and np.all(xy <= high))
-
     def _episode(self, generator: Any, bar: Any) -> None:
+        """One practice episode from where the last one left the cube, then the between-episodes
+        resets (`BetweenEpisodes`)."""
         cfg, task = self.config, self.env.unwrapped.task
+        self._bar = bar
         direction = task.direction_for_cube()
         task.set_direction(direction)
         obs, _ = self.env.reset(options={"keep_scene": True})
@@ -296,48 +298,13 @@ class Practice:
         self._event(
             "episode", direction, success=bool(info["success"]), tcp_lowest_z=round(lowest, 3), **start
         )
-        if cfg.arm_reset:
-            from robot_rl.controllers.resets import ArmReset, run_reset
+        self.resets.after(direction, obs, cube_start, bool(info["success"]))
 
-            report = run_reset(self.env, ArmReset(), self.rng, obs)
-            self.supervisor.record(report)
-            self.sim_steps += report.steps
-            bar.update(report.steps)
-        moved = np.linalg.norm(task.cube_pose()[0][:2] - cube_start) >= 0.01
-        self.still = 0 if info["success"] or moved else self.still + 1
-        if not self._in_workspace():
-            # with `reach_half` the robot tries to fetch it first; a person puts the cube back only
-            # when that fails (the one thing practice must avoid)
-            if not (cfg.reach_half and self._cube_reset(direction, bar, "outside")):
-                self.hand_resets += 1
-                self._event("hand_reset", direction)
-                task.place_cube(self.rng, task.bins(str(self.rng.choice(DIRECTIONS)))[0])
-        elif cfg.stuck_episodes and self.still >= cfg.stuck_episodes:
-            self._cube_reset(direction, bar, "stuck")
-        elif cfg.reach_half and self._far_from_the_bins():
-            self._cube_reset(direction, bar, "far")
-
-    def _far_from_the_bins(self) -> bool:
-        task = self.env.unwrapped.task
-        xy = task.cube_pose()[0][:2]
-        return all(np.abs(xy - centre).max() > self.config.reach_half for centre in task.bins())
-
-    def _cube_reset(self, direction: str, bar: Any, reason: str) -> bool:
-        """The policy cannot move the cube from where it lies (`stuck`), it lies near the edge of the
-        table (`far`) or beyond the workspace (`outside`): the robot carries it into the source bin.
-        True when the cube is there afterwards."""
-        from robot_rl.controllers.resets import CubeReset, run_reset
-
-        task = self.env.unwrapped.task
-        self._event("cube_reset", direction, reason=reason)
-        source, half = task.bins(direction)[0], task.config.bin_half - task.config.spawn_margin
-        report = run_reset(self.env, CubeReset(spot_low=source - half, spot_high=source + half), self.rng)
-        self.supervisor.record(report)
-        self.sim_steps += report.steps
-        bar.update(report.steps)
-        self.cube_resets += 1
-        self.still = 0
-        return bool(report.success and task.in_bin(source))
+    def _spend(self, steps: int) -> None:
+        """Reset steps are simulated time too."""
+        self.sim_steps += steps
+        if self._bar is not None:
+            self._bar.update(steps)
 
     def _cube_event_fields(self) -> dict[str, Any]:
         pos, quat = self.env.unwrapped.task.cube_pose()
@@ -398,8 +365,8 @@ class Practice:
         return {
             **row,
             **self.supervisor.metrics(),
-            "hand_resets": self.hand_resets,
-            "cube_resets": self.cube_resets,
+            "hand_resets": self.resets.hand_resets,
+            "cube_resets": self.resets.cube_resets,
             "wall_s": round(wall_s, 1),
         }
 
@@ -468,8 +435,8 @@ class Practice:
             )
         ax.set(xlabel="simulated minutes of reset-free practice", ylabel="success rate", ylim=(-0.05, 1.05))
         ax.set_title(
-            f"{self.config.robot}/{self.config.task} forward/backward, hand resets: {self.hand_resets}, "
-            f"cube resets: {self.cube_resets}"
+            f"{self.config.robot}/{self.config.task} forward/backward, "
+            f"hand resets: {self.resets.hand_resets}, cube resets: {self.resets.cube_resets}"
         )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -492,9 +459,7 @@ class Practice:
                 "updates": self.updates,
                 "episodes": self.episodes,
                 "recent": self.recent,
-                "hand_resets": self.hand_resets,
-                "cube_resets": self.cube_resets,
-                "still": self.still,
+                **self.resets.state_dict(),
                 "evaluations": self.evaluations,
                 "fitted": self.fitted,
                 "supervisor": self.supervisor.metrics(),
@@ -523,9 +488,9 @@ class Practice:
                 self.demos[d].load_state_dict(demos)
         c = state["counters"]
         self.sim_steps, self.steps, self.updates = c["sim_steps"], c["steps"], c["updates"]
-        self.episodes, self.recent, self.hand_resets = c["episodes"], c["recent"], c["hand_resets"]
+        self.episodes, self.recent = c["episodes"], c["recent"]
         self.evaluations, self.fitted = c["evaluations"], c["fitted"]
-        self.cube_resets, self.still = c.get("cube_resets", 0), c.get("still", 0)
+        self.resets.load_state_dict(c)
         s = self.supervisor
         m = c["supervisor"]
         s.attempts, s.successes, s.failures, s.human_resets = (

@@ -174,7 +174,7 @@ def test_a_cube_pushed_out_of_reach_is_put_back_and_counted_as_a_hand_reset(tmp_
     import torch
 
     practice._episode(torch.Generator(), type("Bar", (), {"update": lambda self, n: None})())
-    assert practice.hand_resets == 1 and practice._in_workspace()
+    assert practice.resets.hand_resets == 1 and practice.resets.in_workspace()
     episode, event = [
         json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()
     ]
@@ -328,9 +328,11 @@ def test_a_cube_the_policy_leaves_in_place_is_carried_into_the_source_bin_by_the
     practice.act = lambda direction, obs: np.zeros(4, np.float32)  # a policy that does not move it
     bar = type("Bar", (), {"update": lambda self, n: None})()
     practice._episode(torch.Generator(), bar)
-    assert practice.cube_resets == 0 and practice.still == 1  # one failure: not yet
+    assert practice.resets.cube_resets == 0 and practice.resets.still == 1  # one failure: not yet
     practice._episode(torch.Generator(), bar)
-    assert practice.cube_resets == 1 and practice.still == 0 and practice.hand_resets == 0
+    assert (
+        practice.resets.cube_resets == 1 and practice.resets.still == 0 and practice.resets.hand_resets == 0
+    )
     assert task.in_bin(task.bins("forward")[0])  # the scripted reset put it in the source bin
     events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
     assert [e["event"] for e in events] == ["episode", "episode", "cube_reset"]
@@ -363,13 +365,13 @@ def _edge_practice(tmp_path, **overrides):
 def test_a_cube_near_the_table_edge_or_beyond_the_workspace_is_fetched_by_the_robot(tmp_path):
     practice, task, episode_from = _edge_practice(tmp_path)
     episode_from(0.55, 0.0)  # between the bins: within reach_half of both
-    assert practice.cube_resets == 0
+    assert practice.resets.cube_resets == 0
     episode_from(0.33, -0.05)  # 17 cm from bin A in x: the robot brings it back
-    assert practice.cube_resets == 1 and practice.hand_resets == 0
+    assert practice.resets.cube_resets == 1 and practice.resets.hand_resets == 0
     assert task.in_bin(task.bins("forward")[0])
     # beyond the workspace but where the arm can still fetch it: the robot does, no person needed
     episode_from(0.28, -0.29)
-    assert practice.cube_resets == 2 and practice.hand_resets == 0
+    assert practice.resets.cube_resets == 2 and practice.resets.hand_resets == 0
     assert task.in_bin(task.bins("forward")[0])
     events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
     resets = [e["reason"] for e in events if e["event"] == "cube_reset"]
@@ -379,7 +381,11 @@ def test_a_cube_near_the_table_edge_or_beyond_the_workspace_is_fetched_by_the_ro
 def test_a_cube_the_robot_cannot_fetch_is_a_hand_reset_after_the_robot_tried(tmp_path):
     practice, _, episode_from = _edge_practice(tmp_path)
     episode_from(0.9, 0.0)  # off the table
-    assert practice.hand_resets == 1 and practice.cube_resets == 1 and practice._in_workspace()
+    assert (
+        practice.resets.hand_resets == 1
+        and practice.resets.cube_resets == 1
+        and practice.resets.in_workspace()
+    )
     events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
     assert [(e["event"], e.get("reason")) for e in events] == [
         ("episode", None),
@@ -453,6 +459,6 @@ def test_with_a_tray_the_workspace_is_the_tray(tmp_path):
     practice, task, _ = _edge_practice(tmp_path, task_config=task_config)
     y1 = task_config["tray"][3]
     task.client.resetBasePositionAndOrientation(task.cube, [0.5, y1 - 0.021, 0.02], [0, 0, 0, 1])
-    assert practice._in_workspace()  # past the default workspace's edge (0.3 m), inside the rim
+    assert practice.resets.in_workspace()  # past the default workspace's edge (0.3 m), inside the rim
     task.client.resetBasePositionAndOrientation(task.cube, [0.5, y1 + 0.05, 0.02], [0, 0, 0, 1])
-    assert not practice._in_workspace()
+    assert not practice.resets.in_workspace()
