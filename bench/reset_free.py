@@ -3,7 +3,8 @@ no hand reset, and both policies improve).
 
 Runs `robot_rl.practice.Practice` with config/train/panda_pick_place_practice.yaml (30 demonstrations
 per direction, arm-only scripted resets between episodes and the robot's own cube reset where a
-policy leaves the cube stuck or near the table's edge, the learner settings of the pick_cube
+policy leaves the cube stuck or far from the bins, a tray around the practice area with the cell's
+TCP box inside it, the learner settings of the pick_cube
 sample-efficiency benchmark with a BC term; the reasons are in those files). Prints one JSON
 object: simulated minutes, hand resets, arm resets and their success, and for each direction the
 evaluation success (10 episodic-reset episodes, deterministic) before practice, the best and
