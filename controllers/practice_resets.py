@@ -39,11 +39,13 @@ class BetweenEpisodes:
         log: Callable[..., None],
         spend: Callable[[int], None],
         *,
+        workspace: tuple[list[float], list[float]],
         arm_reset: bool = True,
         stuck_episodes: int = 0,
         reach_half: float = 0.0,
-        workspace: tuple[list[float], list[float]] = ([0.3, -0.3], [0.7, 0.3]),
     ):
+        """`workspace`: low and high (x, y) corners of where the arm reaches the cube on a task
+        without a tray; the other options as `PracticeConfig`'s fields of the same names."""
         self.env, self.rng, self.supervisor, self.log, self.spend = env, rng, supervisor, log, spend
         self.arm_reset, self.stuck_episodes, self.reach_half = arm_reset, stuck_episodes, reach_half
         self.workspace = workspace
