@@ -53,7 +53,7 @@ def fetch_rates(env: Any, spots: list[tuple[float, float]], rng: np.random.Gener
 
     twin = env.unwrapped
     task = twin.task
-    source, half = task.bins("forward")[0], task.config.bin_half - task.config.spawn_margin
+    source, (low, high) = task.bins("forward")[0], task.drop_zone("forward")
     results = {}
     for x, y in spots:
         fetched = 0
@@ -61,7 +61,7 @@ def fetch_rates(env: Any, spots: list[tuple[float, float]], rng: np.random.Gener
             env.reset(seed=trial)
             quat = twin.client.getQuaternionFromEuler([0.0, 0.0, rng.uniform(-0.7, 0.7)])
             twin.client.resetBasePositionAndOrientation(task.cube, [x, y, 0.5 * task.cube_size], quat)
-            report = run_reset(env, CubeReset(spot_low=source - half, spot_high=source + half), rng)
+            report = run_reset(env, CubeReset(spot_low=low, spot_high=high), rng)
             fetched += bool(report.success and task.in_bin(source))
         results[f"{x:.3f},{y:.3f}"] = f"{fetched}/{TRIALS}"
     return results

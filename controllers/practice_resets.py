@@ -92,11 +92,11 @@ class BetweenEpisodes:
         """The robot carries the cube into `direction`'s source bin; True when it is there afterwards."""
         task = self.task
         self.log("cube_reset", direction, reason=reason)
-        source, half = task.bins(direction)[0], task.config.bin_half - task.config.spawn_margin
-        report = self._run(CubeReset(spot_low=source - half, spot_high=source + half))
+        low, high = task.drop_zone(direction)
+        report = self._run(CubeReset(spot_low=low, spot_high=high))
         self.cube_resets += 1
         self.still = 0
-        return bool(report.success and task.in_bin(source))
+        return bool(report.success and task.in_bin(task.bins(direction)[0]))
 
     def _run(self, controller: Any, obs: dict[str, np.ndarray] | None = None) -> Any:
         report = run_reset(self.env, controller, self.rng, obs)

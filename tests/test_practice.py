@@ -433,14 +433,14 @@ def test_the_tray_stops_a_pushed_cube_and_the_robot_fetches_it_from_the_rim_and_
         rest = _push(env, (0.5, 0.0), velocity)
         assert x0 < rest[0] < x1 and y0 < rest[1] < y1 and rest[2] < task.cube_size  # inside, on the table
     rng = np.random.default_rng(0)
-    source, half = task.bins("forward")[0], task.config.bin_half - task.config.spawn_margin
+    source, (low, high) = task.bins("forward")[0], task.drop_zone("forward")
     half_edge = 0.5 * task.cube_size
     # near the rim, turned so that a finger comes down on the rim; in a corner
     for x, y, yaw in [(0.5, y1 - 0.035, 0.4), (0.6, y1 - 0.04, -0.4), (x0 + half_edge, y0 + half_edge, 0.0)]:
         env.reset(seed=1)
         quat = task.client.getQuaternionFromEuler([0.0, 0.0, yaw])
         task.client.resetBasePositionAndOrientation(task.cube, [x, y, half_edge], quat)
-        report = run_reset(env, CubeReset(spot_low=source - half, spot_high=source + half), rng)
+        report = run_reset(env, CubeReset(spot_low=low, spot_high=high), rng)
         assert report.success and task.in_bin(source), (x, y, report.reason)
     env.close()
 

@@ -158,6 +158,12 @@ class PickPlace(PickCube):
             raise ConfigError("", "direction", " or ".join(DIRECTIONS), direction)
         self.direction = direction
 
+    def drop_zone(self, direction: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Low and high (x, y) corners of where a reset puts the cube in a direction's source bin:
+        the pad less `spawn_margin` on each side."""
+        source, half = self.bins(direction)[0], self.config.bin_half - self.config.spawn_margin
+        return source - half, source + half
+
     def in_bin(self, centre: np.ndarray, position: np.ndarray | None = None) -> bool:
         """Whether the cube's centre (or `position`) lies over the pad at `centre`."""
         pos = self.cube_pose()[0] if position is None else position
