@@ -47,7 +47,7 @@ from robot_rl.rosgraph import (
 from robot_rl.spec import load_robot_spec
 
 AUTOMATIC, ASKED, STOPPED = "automatic", "asked", "stopped"
-#: robot -> the reset controller `mode: graph` runs from the state topics (controllers/resets.py)
+#: robot -> the reset controller `mode: graph` runs from the state topics (controllers/resets/)
 GRAPH_RESETS = {"panda": StateArmReset}
 
 
