@@ -20,8 +20,6 @@ leaves a half-written episode behind.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.errors import ConfigError, Described
+from robot_rl.paths import atomic_file, write_atomic
 
 FORMAT = "robot_rl.demos/1"
 
@@ -152,17 +151,6 @@ def expert_episodes(
         env.close()
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class DemoWriter:
     """Appends episodes to a demonstration folder (new, or one with the same robot and task)."""
 
@@ -187,7 +175,8 @@ class DemoWriter:
     def write(self, episode: Episode) -> Path:
         name = f"episode_{len(self.metadata['episodes']):06d}.npz"
         path = self.dir / name
-        _atomic_write(path, lambda f: np.savez_compressed(f, **episode.arrays()))
+        with atomic_file(path) as f:
+            np.savez_compressed(f, **episode.arrays())
         self.metadata["episodes"].append(
             {
                 "file": name,
@@ -196,8 +185,7 @@ class DemoWriter:
                 "success": episode.succeeded,
             }
         )
-        text = json.dumps(self.metadata, indent=2)
-        _atomic_write(self.dir / "metadata.json", lambda f: f.write(text), mode="w")
+        write_atomic(self.dir / "metadata.json", json.dumps(self.metadata, indent=2))
         return path
 
 

@@ -1,11 +1,17 @@
-"""Where the installed YAML configs live, for every way of installing the package."""
+"""Where the installed YAML configs live, for every way of installing the package, and the files of
+run directories (train, practice): opening one, atomic writes, metrics rows."""
 
 from __future__ import annotations
 
+import json
 import os
 import site
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 from robot_rl.errors import RobotRLError
 
@@ -56,8 +62,47 @@ def open_run_dir(out: str | Path, resume: bool) -> Path:
     return out
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file and rename it, so a crash never leaves a torn file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+@contextmanager
+def atomic_file(path: str | Path, mode: str = "wb", fsync: bool = False) -> Iterator[IO[Any]]:
+    """A file to write `path` through: a temporary file beside it, renamed over it on a clean exit.
+
+    A crash leaves the old file or the whole new one, never half of it, and a temporary file of
+    this process at most; on an error the temporary file is removed. `fsync` makes the content
+    durable before the rename (what was acknowledged survives a power cut, not only a kill).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, mode) as f:
+            yield f
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_torn_writes(folder: Path) -> None:
+    """Delete the temporary files `atomic_file` leaves behind when its process is killed before the rename."""
+    for tmp in folder.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | Path, data: bytes | str, fsync: bool = False) -> None:
+    """Write `data` through a temporary file and a rename (`atomic_file`), so no reader sees a torn file."""
+    with atomic_file(path, "wb" if isinstance(data, bytes) else "w", fsync=fsync) as f:
+        f.write(data)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines file (metrics.jsonl); a line torn by a kill mid-write is skipped."""
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows

@@ -38,7 +38,7 @@ import numpy as np
 from robot_rl.config import from_dict, param, to_dict
 from robot_rl.controllers.practice_resets import DIRECTIONS
 from robot_rl.errors import ConfigError, Described, RobotRLError
-from robot_rl.paths import open_run_dir, run_config_file, write_atomic
+from robot_rl.paths import open_run_dir, read_jsonl, run_config_file, write_atomic
 
 CHECKPOINT_FORMAT = "robot_rl.practice/1"
 
@@ -414,37 +414,35 @@ class Practice:
 
     # -- artefacts ---------------------------------------------------------------------------------
     def plot(self) -> Path:
-        import matplotlib
+        from robot_rl.plots import Line, save_success_curves
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        rows = [json.loads(line) for line in (self.out / "metrics.jsonl").read_text().splitlines() if line]
-        fig, ax = plt.subplots(figsize=(6.5, 3.5), dpi=100)
+        rows = read_jsonl(self.out / "metrics.jsonl")
         minutes = [r["sim_minutes"] for r in rows]
+        lines = []
         for d, color in zip(DIRECTIONS, ("tab:blue", "tab:green")):
-            ax.plot(
-                minutes, [r[f"{d}_eval_success"] for r in rows], marker="o", color=color, label=f"{d} (eval)"
+            lines.append(
+                Line(
+                    f"{d} (eval)",
+                    minutes,
+                    [r[f"{d}_eval_success"] for r in rows],
+                    {"color": color, "marker": "o"},
+                )
             )
-            ax.plot(
-                minutes,
-                [r[f"{d}_train_success"] for r in rows],
-                ls="--",
-                color=color,
-                label=f"{d} (practice)",
+            lines.append(
+                Line(
+                    f"{d} (practice)",
+                    minutes,
+                    [r[f"{d}_train_success"] for r in rows],
+                    {"color": color, "ls": "--"},
+                )
             )
-        ax.set(xlabel="simulated minutes of reset-free practice", ylabel="success rate", ylim=(-0.05, 1.05))
-        ax.set_title(
+        title = (
             f"{self.config.robot}/{self.config.task} forward/backward, "
             f"hand resets: {self.resets.hand_resets}, cube resets: {self.resets.cube_resets}"
         )
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = self.out / "curve.png"
-        fig.savefig(path)
-        plt.close(fig)
-        return path
+        return save_success_curves(
+            self.out / "curve.png", lines, xlabel="simulated minutes of reset-free practice", title=title
+        )
 
     def save(self) -> None:
         state = {
@@ -491,15 +489,7 @@ class Practice:
         self.episodes, self.recent = c["episodes"], c["recent"]
         self.evaluations, self.fitted = c["evaluations"], c["fitted"]
         self.resets.load_state_dict(c)
-        s = self.supervisor
-        m = c["supervisor"]
-        s.attempts, s.successes, s.failures, s.human_resets = (
-            m["resets"],
-            m["reset_successes"],
-            m["reset_failures"],
-            m["human_resets"],
-        )
-        s.reset_time_s = m["reset_time_s"]
+        self.supervisor.restore(c["supervisor"])
         self.env.unwrapped.task.set_direction(c["direction"])
         self.rng.bit_generator.state = state["rng"]["numpy"]
         self.torch.set_rng_state(state["rng"]["torch"])

@@ -26,7 +26,7 @@ import numpy as np
 
 from robot_rl.config import from_dict, param, to_dict
 from robot_rl.errors import ConfigError, Described, RobotRLError
-from robot_rl.paths import open_run_dir, write_atomic
+from robot_rl.paths import open_run_dir, read_jsonl, write_atomic
 
 
 @dataclass(kw_only=True)
@@ -380,22 +380,12 @@ class Trainer:
 
     # -- artefacts ---------------------------------------------------------------------------
     def plot(self) -> Path:
-        import matplotlib
+        from robot_rl.plots import Line, save_success_curves
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        rows = [json.loads(line) for line in (self.out / "metrics.jsonl").read_text().splitlines() if line]
-        fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-        ax.plot([r["step"] for r in rows], [r["success_rate"] for r in rows], marker="o")
-        ax.set(xlabel="environment steps", ylabel="success rate (eval)", ylim=(-0.05, 1.05))
-        ax.set_title(f"{self.config.robot}/{self.config.task}, {self.config.preset}")
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        path = self.out / "curve.png"
-        fig.savefig(path)
-        plt.close(fig)
-        return path
+        rows = read_jsonl(self.out / "metrics.jsonl")
+        line = Line("eval", [r["step"] for r in rows], [r["success_rate"] for r in rows], {"marker": "o"})
+        title = f"{self.config.robot}/{self.config.task}, {self.config.preset}"
+        return save_success_curves(self.out / "curve.png", [line], xlabel="environment steps", title=title)
 
     def save(self) -> None:
         import io
@@ -418,6 +408,7 @@ class Trainer:
                 "updates": self.updates,
                 "interventions": self.interventions,
                 "pretrained": self.pretrained,
+                **({"supervisor": self.supervisor.metrics()} if self.supervisor is not None else {}),
             },
             "rng": {"numpy": self.rng.bit_generator.state, "torch": self.torch.get_rng_state()},
         }
@@ -437,6 +428,8 @@ class Trainer:
         self.step, self.episode, self.updates = counters["step"], counters["episode"], counters["updates"]
         self.interventions = counters.get("interventions", 0)
         self.pretrained = counters.get("pretrained", False)
+        if self.supervisor is not None and "supervisor" in counters:  # reset counts go on across sessions
+            self.supervisor.restore(counters["supervisor"])
         self.rng.bit_generator.state = state["rng"]["numpy"]
         self.torch.set_rng_state(state["rng"]["torch"])
 

@@ -339,3 +339,16 @@ def test_channel_logic_does_not_import_zmq():
         "assert 'zmq' not in sys.modules, 'zmq imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_spill_write_killed_before_its_rename_is_cleared_by_the_next_outbox(tmp_path):
+    # a real process killed mid-write leaves its temporary file, never a torn batch file
+    code = (
+        "import os, sys\nfrom pathlib import Path\nfrom robot_rl.paths import atomic_file\n"
+        "with atomic_file(Path(sys.argv[1]) / '00000000000000000000.batch', fsync=True) as f:\n"
+        "    f.write(b'half a batch')\n    f.flush()\n    os._exit(9)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code, str(tmp_path)]).returncode == 9
+    assert len(list(tmp_path.glob(".*.tmp"))) == 1 and not list(tmp_path.glob("*.batch"))
+    outbox = Outbox("cam", batch_size=4, max_memory_bytes=1 << 20, spill_dir=tmp_path)
+    assert not list(tmp_path.glob(".*.tmp")) and list(outbox.pending()) == []

@@ -52,6 +52,19 @@ def test_train_command_writes_safety_and_reset_counts(robot_rl_bin, tmp_path):
     assert last["safety_nan_action"] == 0 and last["safety_estop"] == 0
     assert rows[0]["resets"] <= last["resets"]
 
+    # a resumed run goes on counting: the reset counts are the run's, not the process's
+    resumed = subprocess.run(
+        [*cmd, "--resume", "--steps", "450"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    after = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][-1]
+    assert after["step"] == 450 and after["resets"] >= last["resets"] + 2
+    assert after["reset_time_s"] > last["reset_time_s"]
+
 
 def test_without_a_terminal_the_human_fallback_stops_instead_of_waiting():
     supervisor = ResetSupervisor(max_failures=2, ask=_ask_person)

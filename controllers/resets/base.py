@@ -123,6 +123,12 @@ class ResetSupervisor:
         reason = report.reason or "failed"
         return bool(self.ask(f"{self.max_failures} automatic resets failed in a row (last: {reason})."))
 
+    def restore(self, metrics: dict[str, float]) -> None:
+        """Continue from the counts `metrics()` gave in an earlier process (a resumed run)."""
+        self.attempts, self.successes = int(metrics["resets"]), int(metrics["reset_successes"])
+        self.failures, self.human_resets = int(metrics["reset_failures"]), int(metrics["human_resets"])
+        self.reset_time_s = float(metrics["reset_time_s"])
+
     def metrics(self) -> dict[str, float]:
         return {
             "resets": self.attempts,

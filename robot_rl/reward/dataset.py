@@ -13,7 +13,6 @@ atomically after each shard, so an interrupted collection leaves a readable set.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.errors import ConfigError, Described, RobotRLError
+from robot_rl.paths import atomic_file, write_atomic
 from robot_rl.reward.labels import BEHAVIOURS, labeller, make_behaviour, task_config_for_collection
 
 FORMAT = "robot_rl.reward_frames/1"
@@ -62,12 +62,6 @@ class FrameSet:
         return {str(v): int(c) for v, c in zip(values, counts)}
 
 
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
 class FrameWriter:
     """Appends shards of frames and their records to a frame-set folder."""
 
@@ -98,14 +92,12 @@ class FrameWriter:
         name = f"shard_{self.shard:05d}.npz"
         arrays = {cam: np.stack(frames).astype(np.uint8) for cam, frames in images.items()}
         arrays["state"] = np.stack(states).astype(np.float32)
-        tmp = self.dir / (name + ".tmp")
-        with open(tmp, "wb") as f:
+        with atomic_file(self.dir / name) as f:
             np.savez_compressed(f, **arrays)
-        os.replace(tmp, self.dir / name)
         for i, record in enumerate(records):
             self.data["frames"].append({"shard": name, "index": i, **record})
         self.shard += 1
-        _write_json_atomic(self.dir / LABELS_FILE, self.data)
+        write_atomic(self.dir / LABELS_FILE, json.dumps(self.data, indent=1))
 
 
 def load_frames(path: str | Path) -> FrameSet:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.errors import RobotRLError
+from robot_rl.paths import atomic_file, remove_torn_writes
 from robot_rl.transport.wire import (
     TransitionBatch,
     WireError,
@@ -54,15 +55,11 @@ def _slice(batch: TransitionBatch, start: int) -> TransitionBatch:
     )
 
 
-def _write_atomic(path: Path, chunks: list[Any]) -> None:
-    # tmp + fsync + rename: a crash leaves either the old file or the whole new one, never half.
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+def _write_durable(path: Path, chunks: list[Any]) -> None:
+    # fsync before the rename: a spilled batch or the sequence counter survives a power cut whole
+    with atomic_file(path, fsync=True) as f:
         for chunk in chunks:
             f.write(chunk)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class Outbox:
@@ -186,8 +183,7 @@ class Outbox:
                 f"spill directory {self.spill_dir} is not writable ({exc.strerror or exc}); "
                 "pass a writable directory on a local disk"
             ) from None
-        for tmp in self.spill_dir.glob(f"*{_SPILL_SUFFIX}.tmp"):
-            tmp.unlink()  # a write interrupted before its rename; the batch was still in memory
+        remove_torn_writes(self.spill_dir)  # writes killed before their rename: the batch was in memory
         found = []
         for path in self.spill_dir.glob(f"*{_SPILL_SUFFIX}"):
             batch = self._read_spilled(path)
@@ -227,7 +223,7 @@ class Outbox:
             chunks += [struct.pack("<Q", memoryview(frame).nbytes), frame]
         path = self.spill_dir / f"{batch.first_seq:020d}{_SPILL_SUFFIX}"
         try:
-            _write_atomic(path, chunks)
+            _write_durable(path, chunks)
         except OSError as exc:
             self._memory.appendleft(batch)
             self._memory_bytes += batch_nbytes(batch)
@@ -240,7 +236,7 @@ class Outbox:
 
     def _save_next_seq(self) -> None:
         assert self.spill_dir is not None
-        _write_atomic(self.spill_dir / _NEXT_SEQ_FILE, [str(self.next_seq).encode()])
+        _write_durable(self.spill_dir / _NEXT_SEQ_FILE, [str(self.next_seq).encode()])
 
     def _read_spilled(self, path: Path) -> TransitionBatch:
         data = memoryview(path.read_bytes())

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from robot_rl.config import from_dict, param
 from robot_rl.errors import ConfigError
+from robot_rl.paths import write_atomic
 from robot_rl.spec import RobotSpec
 
 
@@ -156,8 +157,5 @@ def panda_urdf(model: PandaModel, cache_dir: str | Path | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"panda_{digest}.urdf"
     if not path.is_file():
-        # Write then rename: concurrent processes never load a half-written file.
-        tmp = folder / f".{path.name}.{os.getpid()}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, text)  # concurrent processes never load a half-written file
     return path
