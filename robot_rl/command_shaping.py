@@ -26,7 +26,7 @@ import numpy as np
 from robot_rl.config import from_dict
 from robot_rl.controllers.safety import SafetyBox
 from robot_rl.errors import ConfigError
-from robot_rl.spec import Field, RobotSpec
+from robot_rl.spec import Field, RobotSpec, field_slices
 
 GRIPPER_OPEN_M = 0.08
 GRIPPER_THRESHOLD = 0.5
@@ -98,11 +98,7 @@ class Shaper:
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.size != self.size:
             raise ConfigError("", "action", f"{self.size} values ({', '.join(self.channels)})", a.size)
-        out, i = {}, 0
-        for f in self.fields:
-            out[f.name] = a[i : i + f.size]
-            i += f.size
-        return out
+        return {name: a[where] for name, where in field_slices(self.fields).items()}
 
     def measured(self, **state: Any) -> None:
         """The newest robot state the shaper needs (Panda: pose)."""

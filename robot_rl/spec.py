@@ -8,6 +8,7 @@ randomization ranges, and the robot's physical model and control-law gains.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -239,11 +240,16 @@ class RobotSpec:
 
     def slices(self, section: str = "observation") -> dict[str, slice]:
         """Name -> slice of the flat vector, for `observation` or `action`."""
-        out, start = {}, 0
-        for f in getattr(self, section):
-            out[f.name] = slice(start, start + f.size)
-            start += f.size
-        return out
+        return field_slices(getattr(self, section))
+
+
+def field_slices(fields: Sequence[Field]) -> dict[str, slice]:
+    """Name -> slice of the flat vector the fields make, in order."""
+    out, start = {}, 0
+    for f in fields:
+        out[f.name] = slice(start, start + f.size)
+        start += f.size
+    return out
 
 
 def known_robots() -> list[str]:

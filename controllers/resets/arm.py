@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from robot_rl.controllers.resets.base import ResetController
+from robot_rl.spec import field_slices
 
 
 class ArmReset(ResetController):
@@ -250,13 +251,10 @@ class StateArmReset(ResetController):
         super().begin(env, rng)
         self.target = self.home + rng.uniform(-self.perturb_m, self.perturb_m, 3)
         self._obs = env.robot_spec.slices()
-        start, self._size = 0, sum(f.size for f in env.action_layout)
-        for f in env.action_layout:
-            if f.name == "ee_delta_pos":
-                self._pos, self._scale = slice(start, start + 3), np.asarray(f.high, dtype=np.float64)
-            elif f.name == "gripper":
-                self._grip = start
-            start += f.size
+        slices, fields = field_slices(env.action_layout), {f.name: f for f in env.action_layout}
+        self._size = sum(f.size for f in env.action_layout)
+        self._pos, self._grip = slices["ee_delta_pos"], slices["gripper"].start
+        self._scale = np.asarray(fields["ee_delta_pos"].high, dtype=np.float64)
 
     def act(self, obs):
         state = np.asarray(obs["state"], dtype=np.float64)

@@ -21,7 +21,7 @@ from robot_rl.controllers.safety import SafetyBox
 from robot_rl.errors import ConfigError
 from robot_rl.sim.base import TwinRobot
 from robot_rl.sim.panda.model import PandaModel, panda_urdf
-from robot_rl.spec import RobotSpec
+from robot_rl.spec import RobotSpec, field_slices
 
 #: TCP pointing straight down, fingers opening along the base y axis (xyzw)
 DOWN_QUAT = np.array([1.0, 0.0, 0.0, 0.0])
@@ -54,11 +54,7 @@ class Robot(TwinRobot):
             if required not in names:
                 raise ConfigError(spec.source, "action", f"an '{required}' field", names)
         self._action_fields = [f for f in spec.action if self.yaw or f.name != "ee_delta_yaw"]
-        slices, start = {}, 0
-        for f in self._action_fields:
-            slices[f.name] = slice(start, start + f.size)
-            start += f.size
-        self.action_slices = slices
+        self.action_slices = slices = field_slices(self._action_fields)
         self._pos_slice, self._grip_index = slices["ee_delta_pos"], slices["gripper"].start
         self._yaw_index = slices["ee_delta_yaw"].start if self.yaw else None
         fields = {f.name: f for f in spec.action}
