@@ -194,6 +194,8 @@ def test_graph_reset_brings_the_arm_home_through_the_controller_or_says_what_sta
     pose_topic = topics["pose"].name
     # the reset node alone first: no robot state, so the reset fails, naming what is missing
     g.start("reset", "reset", robot="panda", mode="graph", timeout_s=5.0)
+    # timed from when the service is up: the node's start-up on a loaded machine is not the reset's time
+    assert probe.node.create_client(Trigger, RESET_SERVICE).wait_for_service(timeout_sec=20)
     start = time.monotonic()
     blind = _call(probe, Trigger, RESET_SERVICE, Trigger.Request(), timeout_s=20)
     assert not blind.success and "no fresh state: missing ee_pos (never received)" in blind.message
