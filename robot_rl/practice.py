@@ -418,24 +418,14 @@ class Practice:
 
         rows = read_jsonl(self.out / "metrics.jsonl")
         minutes = [r["sim_minutes"] for r in rows]
-        lines = []
-        for d, color in zip(DIRECTIONS, ("tab:blue", "tab:green")):
-            lines.append(
-                Line(
-                    f"{d} (eval)",
-                    minutes,
-                    [r[f"{d}_eval_success"] for r in rows],
-                    {"color": color, "marker": "o"},
-                )
+        kinds = {"eval": ("eval", {"marker": "o"}), "train": ("practice", {"ls": "--"})}
+        lines = [
+            Line(
+                f"{d} ({name})", minutes, [r[f"{d}_{kind}_success"] for r in rows], {"color": color, **style}
             )
-            lines.append(
-                Line(
-                    f"{d} (practice)",
-                    minutes,
-                    [r[f"{d}_train_success"] for r in rows],
-                    {"color": color, "ls": "--"},
-                )
-            )
+            for d, color in zip(DIRECTIONS, ("tab:blue", "tab:green"))
+            for kind, (name, style) in kinds.items()
+        ]
         title = (
             f"{self.config.robot}/{self.config.task} forward/backward, "
             f"hand resets: {self.resets.hand_resets}, cube resets: {self.resets.cube_resets}"
