@@ -2,7 +2,8 @@
 
 Every module has `run(..., progress) -> dict` and `table(result) -> str`; `BENCHMARKS` names them
 with their help text and the arguments the command line's flags become (--quick, --robots,
---episodes). Modules are imported only when their benchmark runs.
+--episodes). Modules are imported only when their benchmark runs; `machine` and `seed_stats` are
+helpers (the machine record, statistics over seeds) that benchmark scripts share.
 """
 
 from __future__ import annotations
