@@ -193,7 +193,8 @@ def test_graph_reset_brings_the_arm_home_through_the_controller_or_says_what_sta
     probe.watch(RESET_STATS.name, RESET_STATS.type, LATCHED_QOS)
     pose_topic = topics["pose"].name
     # the reset node alone first: no robot state, so the reset fails, naming what is missing
-    g.start("reset", "reset", robot="panda", mode="graph", timeout_s=5.0)
+    # max_failures 5: the retries below must not be taken for a robot that needs a person
+    g.start("reset", "reset", robot="panda", mode="graph", timeout_s=5.0, max_failures=5)
     # timed from when the service is up: the node's start-up on a loaded machine is not the reset's time
     assert probe.node.create_client(Trigger, RESET_SERVICE).wait_for_service(timeout_sec=20)
     start = time.monotonic()
@@ -219,7 +220,16 @@ def test_graph_reset_brings_the_arm_home_through_the_controller_or_says_what_sta
     time.sleep(0.5)  # the controller holds the pushed pose (watchdog)
 
     sent = time.time()
-    reply = _call(probe, Trigger, RESET_SERVICE, Trigger.Request(), timeout_s=20)
+    # On a loaded machine DDS can match the reset node to the twin late, or the twin's 100 Hz state
+    # can stall past the command timeout: the reset then fails at once naming the stale state (the
+    # behaviour checked above), and the next request runs it.
+    attempts = 0
+    while True:
+        attempts += 1
+        reply = _call(probe, Trigger, RESET_SERVICE, Trigger.Request(), timeout_s=20)
+        if reply.success or "no fresh state" not in reply.message or attempts == 3:
+            break
+        time.sleep(1.0)
     assert reply.success, reply.message
     assert "arm_home_state through the graph" in reply.message and re.search(
         r"done in \d+\.\d+ s", reply.message
@@ -230,9 +240,10 @@ def test_graph_reset_brings_the_arm_home_through_the_controller_or_says_what_sta
     probe.wait(lambda: len(_positions(probe, pose_topic, after, False)) >= 5, 5, "poses after the reset")
     arm = _positions(probe, pose_topic, after)[-1]
     assert np.all(np.abs(arm - HOME) <= 0.02 + 0.012), arm  # +/-2 cm around home, 1 cm tolerance
-    probe.wait(lambda: json.loads(probe.last(RESET_STATS.name) or "{}").get("resets") == 2, 5, "stats")
+    resets = 1 + attempts  # the blind one, then the attempts
+    probe.wait(lambda: json.loads(probe.last(RESET_STATS.name) or "{}").get("resets") == resets, 5, "stats")
     stats = json.loads(probe.last(RESET_STATS.name))
-    assert stats["reset_successes"] == 1 and stats["reset_failures"] == 1
+    assert stats["reset_successes"] == 1 and stats["reset_failures"] == attempts
 
 
 def test_graph_reset_for_a_robot_without_one_exits_2_in_one_line(ros_domain):
