@@ -26,7 +26,6 @@ robot, restarted; not counted as a hand reset).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import time
 from dataclasses import dataclass
@@ -38,7 +37,8 @@ import numpy as np
 from robot_rl.config import from_dict, param, to_dict
 from robot_rl.controllers.practice_resets import DIRECTIONS
 from robot_rl.errors import ConfigError, Described, RobotRLError
-from robot_rl.paths import open_run_dir, read_jsonl, run_config_file, write_atomic
+from robot_rl.paths import open_run_dir, read_jsonl, run_config_file
+from robot_rl.runtime import restore_rng, rng_state, torch_save_atomic
 
 CHECKPOINT_FORMAT = "robot_rl.practice/1"
 
@@ -230,11 +230,8 @@ class Practice:
             raise RobotRLError(
                 f"the scripted expert succeeded in no {direction} demonstration; check the task config"
             )
-        buf = ReplayBuffer(sum(e.length + 1 for e in episodes), obs_shapes, act_size)
         gamma = self.agents[direction].config.gamma
-        for e in episodes:
-            buf.add_episode({k: e.obs[k] for k in obs_shapes}, e.action, e.reward, e.terminated, gamma=gamma)
-        return buf
+        return ReplayBuffer.from_episodes(episodes, obs_shapes, act_size, gamma)
 
     def _pretrain(self) -> None:
         """Each policy on its own demonstrations before practice starts (critics too with calql)."""
@@ -250,9 +247,9 @@ class Practice:
 
     def _fit_normalizer(self, direction: str) -> None:
         """State statistics from the demos and the data so far, fixed afterwards (as `robot_rl.train`)."""
-        online, demos = self.online[direction], self.demos[direction]
-        parts = [b.obs["state"][: b.high_water] for b in (online, demos) if b is not None and b.high_water]
-        self.agents[direction].fit_normalizer(self.torch.cat(parts))
+        from robot_rl.agents.replay import stored_states
+
+        self.agents[direction].fit_normalizer(stored_states(self.online[direction], self.demos[direction]))
         self.fitted[direction] = True
 
     def _update(self, direction: str, generator: Any) -> None:
@@ -453,11 +450,9 @@ class Practice:
                 "supervisor": self.supervisor.metrics(),
                 "direction": self.env.unwrapped.task.direction_for_cube(),
             },
-            "rng": {"numpy": self.rng.bit_generator.state, "torch": self.torch.get_rng_state()},
+            "rng": rng_state(self.rng),
         }
-        buffer = io.BytesIO()
-        self.torch.save(state, buffer)
-        write_atomic(self.out / "checkpoint.pt", buffer.getvalue())
+        torch_save_atomic(self.out / "checkpoint.pt", state)
 
     def _load(self, path: Path) -> None:
         from robot_rl.agents.replay import ReplayBuffer
@@ -470,10 +465,7 @@ class Practice:
             self.agents[d] = SAC.from_checkpoint(state["agents"][d])
             self.online[d].load_state_dict(state["online"][d])
             demos = state["demos"][d]
-            if demos is not None:
-                shapes = {k: tuple(v) for k, v in demos["obs_shapes"].items()}
-                self.demos[d] = ReplayBuffer(demos["capacity"], shapes, self.online[d].action.shape[1])
-                self.demos[d].load_state_dict(demos)
+            self.demos[d] = ReplayBuffer.from_state_dict(demos) if demos is not None else None
         c = state["counters"]
         self.sim_steps, self.steps, self.updates = c["sim_steps"], c["steps"], c["updates"]
         self.episodes, self.recent = c["episodes"], c["recent"]
@@ -481,8 +473,7 @@ class Practice:
         self.resets.load_state_dict(c)
         self.supervisor.restore(c["supervisor"])
         self.env.unwrapped.task.set_direction(c["direction"])
-        self.rng.bit_generator.state = state["rng"]["numpy"]
-        self.torch.set_rng_state(state["rng"]["torch"])
+        restore_rng(self.rng, state["rng"])
 
 
 # -- command line ----------------------------------------------------------------------------------

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_TORCH_THREADS = 1
 
@@ -61,3 +66,25 @@ def set_realtime(priority: int) -> str | None:
     except PermissionError:
         return "not permitted: give the user an rtprio limit (/etc/security/limits.conf) or CAP_SYS_NICE"
     return None
+
+
+def torch_save_atomic(path: Path, state: dict[str, Any]) -> None:
+    """`torch.save` of `state` to `path`, atomically: a reader sees the old file or the whole new one."""
+    import io
+
+    from robot_rl.paths import write_atomic
+
+    buffer = io.BytesIO()
+    configure_torch().save(state, buffer)
+    write_atomic(path, buffer.getvalue())
+
+
+def rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    """The numpy generator's and torch's global random state, as a checkpoint stores them."""
+    return {"numpy": rng.bit_generator.state, "torch": configure_torch().get_rng_state()}
+
+
+def restore_rng(rng: np.random.Generator, saved: dict[str, Any]) -> None:
+    """Put back what `rng_state` saved."""
+    rng.bit_generator.state = saved["numpy"]
+    configure_torch().set_rng_state(saved["torch"])

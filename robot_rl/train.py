@@ -26,7 +26,8 @@ import numpy as np
 
 from robot_rl.config import from_dict, param, to_dict
 from robot_rl.errors import ConfigError, Described, RobotRLError
-from robot_rl.paths import open_run_dir, read_jsonl, write_atomic
+from robot_rl.paths import open_run_dir, read_jsonl
+from robot_rl.runtime import restore_rng, rng_state, torch_save_atomic
 
 
 @dataclass(kw_only=True)
@@ -160,14 +161,11 @@ class Trainer:
                 f"frames of {list(cfg.cameras)} (record with --cameras)",
                 meta.get("cameras"),
             )
-        episodes = list(episodes)
         # room for every demo frame, plus the interventions online training may add
-        room = sum(ep.length + 1 for ep in episodes) + (cfg.steps if cfg.expert_interventions > 0 else 0)
-        buf = ReplayBuffer(max(2, room), obs_shapes, act_size)
-        for ep in episodes:
-            obs = {k: ep.obs[k] for k in obs_shapes}
-            buf.add_episode(obs, ep.action, ep.reward, ep.terminated, gamma=self.agent.config.gamma)
-        return buf
+        spare = cfg.steps if cfg.expert_interventions > 0 else 0
+        return ReplayBuffer.from_episodes(
+            list(episodes), obs_shapes, act_size, self.agent.config.gamma, spare
+        )
 
     def _config_yaml(self) -> str:
         import yaml
@@ -176,9 +174,9 @@ class Trainer:
 
     def _fit_normalizer(self) -> None:
         """State statistics from the demonstrations and the warm-up data, fixed for the run."""
-        parts = [buf.obs["state"][: buf.high_water] for buf in (self.online, self.demos) if buf is not None]
-        states = self.torch.cat([p for p in parts if len(p)])
-        self.agent.fit_normalizer(states)
+        from robot_rl.agents.replay import stored_states
+
+        self.agent.fit_normalizer(stored_states(self.online, self.demos))
 
     def _safety_hook(self) -> None:
         """Opt-in safety layer and scripted resets around the training env (off by default)."""
@@ -388,11 +386,7 @@ class Trainer:
         return save_success_curves(self.out / "curve.png", [line], xlabel="environment steps", title=title)
 
     def save(self) -> None:
-        import io
-
-        buffer = io.BytesIO()
-        self.torch.save(self._state(), buffer)
-        write_atomic(self.out / "checkpoint.pt", buffer.getvalue())
+        torch_save_atomic(self.out / "checkpoint.pt", self._state())
 
     def _state(self) -> dict[str, Any]:
         """Everything `resume` needs, as the checkpoint stores it."""
@@ -410,7 +404,7 @@ class Trainer:
                 "pretrained": self.pretrained,
                 **({"supervisor": self.supervisor.metrics()} if self.supervisor is not None else {}),
             },
-            "rng": {"numpy": self.rng.bit_generator.state, "torch": self.torch.get_rng_state()},
+            "rng": rng_state(self.rng),
         }
 
     def _restore(self, path: Path) -> None:
@@ -430,8 +424,7 @@ class Trainer:
         self.pretrained = counters.get("pretrained", False)
         if self.supervisor is not None and "supervisor" in counters:  # reset counts go on across sessions
             self.supervisor.restore(counters["supervisor"])
-        self.rng.bit_generator.state = state["rng"]["numpy"]
-        self.torch.set_rng_state(state["rng"]["torch"])
+        restore_rng(self.rng, state["rng"])
 
 
 def _ask_person(message: str) -> bool:

@@ -10,6 +10,7 @@ from robot_rl.agents.networks import EnsembleCritic, LoopCritics
 from robot_rl.agents.replay import ReplayBuffer, demo_rows, sample_block
 from robot_rl.agents.sac import SAC, Batch, preset
 from robot_rl.errors import ConfigError
+from robot_rl.runtime import torch_save_atomic
 
 OBS, ACT = 11, 3
 
@@ -152,13 +153,16 @@ def test_replay_ring_wraps_and_round_trips_through_a_file(tmp_path):
     fill_episodes(buf, [4, 6, 5])  # 15 transitions + 3 final frames into 10 slots
     assert 0 < len(buf) < 10
     assert_transitions_consistent(sample_block(buf, None, utd=2, batch_size=200))
-    torch.save(buf.state_dict(), tmp_path / "buf.pt")
+    torch_save_atomic(tmp_path / "buf.pt", buf.state_dict())
+    assert [p.name for p in tmp_path.iterdir()] == ["buf.pt"]  # no temporary file left behind
+    saved = torch.load(tmp_path / "buf.pt", weights_only=True)
     other = ReplayBuffer(10, OBS, ACT)
-    other.load_state_dict(torch.load(tmp_path / "buf.pt", weights_only=True))
-    assert (len(other), other.cursor, other.added) == (len(buf), buf.cursor, 15)
-    a = sample_block(buf, None, 2, 32, generator=torch.Generator().manual_seed(1))
-    b = sample_block(other, None, 2, 32, generator=torch.Generator().manual_seed(1))
-    assert torch.equal(a.obs["state"], b.obs["state"]) and torch.equal(a.reward, b.reward)
+    other.load_state_dict(saved)
+    for restored in (other, ReplayBuffer.from_state_dict(saved)):
+        assert (len(restored), restored.cursor, restored.added) == (len(buf), buf.cursor, 15)
+        a = sample_block(buf, None, 2, 32, generator=torch.Generator().manual_seed(1))
+        b = sample_block(restored, None, 2, 32, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(a.obs["state"], b.obs["state"]) and torch.equal(a.reward, b.reward)
     with pytest.raises(ValueError, match="does not fit this buffer"):
         ReplayBuffer(10, OBS + 1, ACT).load_state_dict(buf.state_dict())
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from robot_rl.errors import RobotRLError
+from robot_rl.runtime import torch_save_atomic
 
 Obs = dict[str, torch.Tensor]
 
@@ -143,7 +144,7 @@ class ObservationEncoder(nn.Module):
             ) from None
 
     def save_camera_weights(self, path: str | Path) -> None:
-        torch.save(self.cameras.state_dict(), path)
+        torch_save_atomic(Path(path), self.cameras.state_dict())
 
 
 def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -59,6 +59,31 @@ class ReplayBuffer:
         self.size = 0  # valid transitions
         self.added = 0  # transitions ever added (for counters and tests)
 
+    @classmethod
+    def from_episodes(
+        cls,
+        episodes: Sequence[Any],
+        obs_shapes: Mapping[str, Sequence[int]],
+        action_size: int,
+        gamma: float,
+        spare: int = 0,
+    ) -> ReplayBuffer:
+        """A buffer holding whole recorded episodes (`robot_rl.demos.Episode`), with their Monte-Carlo
+        returns at `gamma`, and room for `spare` more transitions (interventions added later)."""
+        buf = cls(max(2, sum(e.length + 1 for e in episodes) + spare), obs_shapes, action_size)
+        for e in episodes:
+            buf.add_episode(
+                {k: e.obs[k] for k in buf.obs_shapes}, e.action, e.reward, e.terminated, gamma=gamma
+            )
+        return buf
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> ReplayBuffer:
+        """A buffer exactly as `state_dict()` saved it (same capacity and shapes)."""
+        buf = cls(state["capacity"], state["obs_shapes"], int(state["action"].shape[1]))
+        buf.load_state_dict(state)
+        return buf
+
     def __len__(self) -> int:
         return self.size
 
@@ -190,6 +215,12 @@ class ReplayBuffer:
             getattr(self, name)[:n] = state[name]
         self.cursor, self.size, self.added = state["cursor"], state["size"], state["added"]
         self.high_water = n
+
+
+def stored_states(*buffers: ReplayBuffer | None) -> torch.Tensor:
+    """Every "state" observation written so far in the given buffers (None skipped), for normalizer fits."""
+    parts = [b.obs["state"][: b.high_water] for b in buffers if b is not None and b.high_water]
+    return torch.cat(parts)
 
 
 def demo_rows(online: ReplayBuffer, demos: ReplayBuffer | None, batch_size: int, demo_fraction: float) -> int:

@@ -21,6 +21,7 @@ from robot_rl.config import param
 from robot_rl.errors import RobotRLError
 from robot_rl.reward.base import ProprioCondition, RewardModel, common_kwargs, fit_temperature, sigmoid
 from robot_rl.reward.dataset import FrameSet
+from robot_rl.runtime import torch_save_atomic
 
 
 @dataclass
@@ -120,7 +121,7 @@ class SuccessClassifier(RewardModel):
         return sigmoid(self.logits(images) / self.temperature)
 
     def _save_weights(self, folder: Path) -> dict[str, Any]:
-        torch.save(self.net.state_dict(), folder / "model.pt")
+        torch_save_atomic(folder / "model.pt", self.net.state_dict())
         return {"temperature": self.temperature, "arch": self.arch, "weights": "model.pt"}
 
     @classmethod

@@ -24,6 +24,7 @@ from torch import nn
 from robot_rl.errors import RobotRLError, require
 from robot_rl.reward.base import RewardModel, common_kwargs, fit_temperature, sigmoid
 from robot_rl.reward.dataset import FrameSet
+from robot_rl.runtime import torch_save_atomic
 
 # CLIP's published input normalisation, used when the folder has no preprocessor_config.json
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -175,7 +176,7 @@ class ClipReward(RewardModel):
             "head": None,
         }
         if self.head is not None:
-            torch.save(self.head.state_dict(), folder / "head.pt")
+            torch_save_atomic(folder / "head.pt", self.head.state_dict())
             meta["head"] = {"weights": "head.pt", "in_features": self.head.in_features}
         return meta
 
