@@ -352,13 +352,9 @@ class Practice:
     def _row(self, wall_s: float) -> dict[str, Any]:
         row: dict[str, Any] = {"sim_minutes": round(self.sim_steps * self.dt / 60, 3), **self.evaluate()}
         for d in DIRECTIONS:
-            recent = self.recent[d]
-            row[f"{d}_train_success"] = round(float(np.mean(recent)), 3) if recent else 0.0
-            row[f"{d}_episodes"], row[f"{d}_steps"], row[f"{d}_updates"] = (
-                self.episodes[d],
-                self.steps[d],
-                self.updates[d],
-            )
+            row[f"{d}_train_success"] = round(float(np.mean(self.recent[d])), 3) if self.recent[d] else 0.0
+            counts = {"episodes": self.episodes, "steps": self.steps, "updates": self.updates}
+            row.update({f"{d}_{name}": count[d] for name, count in counts.items()})
         return {
             **row,
             **self.supervisor.metrics(),
