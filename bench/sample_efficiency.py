@@ -19,7 +19,8 @@ Steps to 90%: the env step of the first evaluation whose success rate (determini
 `eval_episodes` fixed-seed episodes) is >= 0.9. A run that never gets there within its budget is
 censored ("not reached within N steps"); a run still going that has not got there is pending.
 
-`--report` reads every run (finished or partial) and writes <out>/results.json and
+`--tasks`/`--methods` choose the jobs to run. `--report` (also written when a run of jobs ends) reads
+every run of every task and method (finished or partial) and writes <out>/results.json and
 <out>/curves.png: per seed steps to 90%, interquartile mean (IQM) with 95% stratified-bootstrap
 confidence intervals from `rliable`, the ratio SB3 / rlpd of the IQMs (its CI from rliable's
 independent stratified bootstrap of both), IQM learning curves with CI bands, machine, date
@@ -44,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.benchmarks.seed_stats import curve, iqm_with_ci, ratio_with_ci
+from robot_rl.paths import write_atomic
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
@@ -336,7 +338,7 @@ def report(
             summary.pop("_values", None)
         results["tasks"][task] = entry
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    write_atomic(out / "results.json", json.dumps(results, indent=2))
     if plot:
         plot_curves(results, out / "curves.png")
     return results
@@ -436,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         if todo and run_all(todo, args.workers):
             print("some jobs failed: rerun the same command to retry them", file=sys.stderr)
             return 1
-    print(json.dumps(report(out, tasks, methods, args.seeds, args.reps), indent=2))
+    # the report covers every task and method, so that runs of one selection never drop another's
+    print(json.dumps(report(out, list(TASKS), list(METHODS), args.seeds, args.reps), indent=2))
     return 0
 
 

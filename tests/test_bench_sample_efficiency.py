@@ -129,6 +129,20 @@ def test_report_gives_iqm_cis_ratio_and_marks_censored_and_partial_results(tmp_p
     assert again["tasks"] == results["tasks"]
 
 
+def test_report_command_covers_every_task_and_method_whatever_jobs_were_chosen(tmp_path, capsys):
+    # a run of one task's jobs must not drop the other tasks' results from results.json
+    write_run(tmp_path, "rlpd", 0, rows((1000, 1.0)))
+    assert se.main(["--tasks", TASK, "--methods", "rlpd", "--seeds", "1", "--out", str(tmp_path), "--report",
+                    "--reps", "50"]) == 0  # fmt: skip
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert json.loads(capsys.readouterr().out) == results
+    assert set(results["tasks"]) == set(se.TASKS)
+    assert all(set(t["methods"]) == set(se.METHODS) for t in results["tasks"].values())
+    assert results["tasks"][TASK]["methods"]["rlpd"]["per_seed"]["0"]["status"] == "reached"
+    other = next(t for t in se.TASKS if t != TASK)
+    assert results["tasks"][other]["methods"]["sb3"]["seeds_settled"] == 0
+
+
 @pytest.mark.parametrize("task", list(se.TASKS))
 def test_every_task_has_a_bench_config_and_an_sb3_budget_that_can_show_the_target_ratio(task):
     rlpd, sb3 = se.budget(task, "rlpd"), se.budget(task, "sb3")
