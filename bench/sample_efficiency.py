@@ -379,6 +379,7 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     tasks = list(results["tasks"])
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), dpi=100, squeeze=False)
@@ -392,6 +393,7 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
             ax.fill_between(c["steps"], c["ci95_low"], c["ci95_high"], color=line.get_color(), alpha=0.2)
         ax.axhline(THRESHOLD, color="grey", lw=0.8, ls="--")
         ax.set(title=task, xlabel="environment steps", ylim=(-0.05, 1.05), xscale="log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # labels at powers of ten only: no overlaps
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8, loc="best")
