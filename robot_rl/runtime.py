@@ -1,4 +1,5 @@
-"""Process-wide runtime settings: torch threads and seeding."""
+"""Process-wide runtime settings (torch threads, real-time scheduling) and checkpoint plumbing
+(atomic torch saves, RNG state)."""
 
 from __future__ import annotations
 
