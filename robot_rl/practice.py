@@ -351,9 +351,9 @@ class Practice:
 
     def _row(self, wall_s: float) -> dict[str, Any]:
         row: dict[str, Any] = {"sim_minutes": round(self.sim_steps * self.dt / 60, 3), **self.evaluate()}
+        counts = {"episodes": self.episodes, "steps": self.steps, "updates": self.updates}
         for d in DIRECTIONS:
             row[f"{d}_train_success"] = round(float(np.mean(self.recent[d])), 3) if self.recent[d] else 0.0
-            counts = {"episodes": self.episodes, "steps": self.steps, "updates": self.updates}
             row.update({f"{d}_{name}": count[d] for name, count in counts.items()})
         return {
             **row,
