@@ -35,8 +35,16 @@ system-deps:
 demo: $(STAMP)
 	$(VENV)/bin/robot-rl demo
 
+# The suite in two parts: the tests that may share a core run on TEST_WORKERS processes
+# (pytest-xdist), then the `solo` ones (wall-clock timing, whole ROS graphs) one at a time with
+# the machine to themselves. Exit code 5 is pytest's "no test selected" (a -k matching one part).
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
+	@$(PY) -m pytest -q -n $(TEST_WORKERS) -m 'not solo' --durations=10 $(PYTEST_ARGS); \
+	shared=$$?; \
+	$(PY) -m pytest -q -m solo --durations=10 $(PYTEST_ARGS); \
+	solo=$$?; \
+	for code in $$shared $$solo; do [ $$code -eq 0 ] || [ $$code -eq 5 ] || exit $$code; done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .

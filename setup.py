@@ -107,6 +107,7 @@ setup(
         "dev": [
             "pytest>=7",
             "pytest-timeout",
+            "pytest-xdist",
             "ruff>=0.6",
             "stable-baselines3>=2.3",
             "rliable>=1.0",

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from robot_rl.benchmarks import learner
 
 
@@ -17,6 +19,7 @@ def test_flop_count_matches_a_hand_count():
     assert f["actor_update"] == actor_trained + critic_fwd + critic_input_grad
 
 
+@pytest.mark.solo  # measures the machine's peak FLOP/s: run alone (setup.cfg)
 def test_quick_run_reports_every_learner_and_goal():
     result = learner.run(
         quick=True, obs_size=5, action_size=2, hidden=(32, 32), batch_size=32, progress=False

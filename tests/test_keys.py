@@ -19,7 +19,10 @@ from robot_rl.transport.keys import (
     load_secret_key,
 )
 
-pytestmark = pytest.mark.skipif(not zmq.has("curve"), reason="libzmq built without CURVE")
+pytestmark = [
+    pytest.mark.skipif(not zmq.has("curve"), reason="libzmq built without CURVE"),
+    pytest.mark.solo,  # round trips within 1.5 s and free ports: run alone (setup.cfg)
+]
 
 # Any 127.x address is loopback on Linux; a non-default one checks nothing assumes 127.0.0.1.
 HOST = "127.0.0.2"

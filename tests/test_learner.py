@@ -24,6 +24,9 @@ from robot_rl.transport.keys import generate_keypair
 from robot_rl.transport.sockets import TransitionSender, check_bind
 from robot_rl.transport.wire import Hello, TransitionBatch
 
+# learner/actor processes with liveness deadlines and free-port pairs: run alone (setup.cfg)
+pytestmark = pytest.mark.solo
+
 ROBOT_RL = [sys.executable, "-m", "robot_rl.cli"]
 
 

@@ -17,6 +17,9 @@ import pytest
 from robot_rl.reward import load_model
 from robot_rl.reward.remote import RemoteRewardError, RemoteVLMReward, png_bytes
 
+# exact request counts under 0.5 s request timeouts: run alone (setup.cfg)
+pytestmark = pytest.mark.solo
+
 
 class _Server:
     """Answers /v1/chat/completions according to `mode`; records the requests it got."""

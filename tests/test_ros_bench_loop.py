@@ -11,6 +11,10 @@ import pytest
 pytest.importorskip("rclpy")
 
 
+# measures loop latency and jitter: run alone (setup.cfg)
+pytestmark = pytest.mark.solo
+
+
 def test_bench_loop_quick_prints_latency_and_jitter_of_both_loops(robot_rl_bin):
     # the bench leases its own domains
     proc = subprocess.run(

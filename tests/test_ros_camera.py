@@ -8,6 +8,9 @@ import time
 import numpy as np
 import pytest
 
+# a ROS camera node at frame rate: run alone (setup.cfg)
+pytestmark = pytest.mark.solo
+
 rs = pytest.importorskip("pyrealsense2")
 rclpy = pytest.importorskip("rclpy")
 

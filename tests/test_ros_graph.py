@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# whole ROS graphs with watchdog deadlines of tens of ms: run alone (setup.cfg)
+pytestmark = pytest.mark.solo
+
 rclpy = pytest.importorskip("rclpy")
 
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402

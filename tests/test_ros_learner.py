@@ -15,6 +15,9 @@ pytest.importorskip("rclpy")
 from test_learner import free_port_pair, read_stats, small_config, start, wait_for
 from test_ros_graph import graph as graph
 
+# a ROS graph plus a learner process: run alone (setup.cfg)
+pytestmark = pytest.mark.solo
+
 
 def test_ros_actor_streams_transitions_to_the_learner_and_acts_on_its_weights(graph, tmp_path):
     g, _ = graph

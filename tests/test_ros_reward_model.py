@@ -21,6 +21,9 @@ from robot_rl.rosgraph import REWARD, REWARD_PROBABILITY, SUCCESS, camera_topic,
 from robot_rl.runtime import configure_torch
 from robot_rl.spec import load_robot_spec
 
+# a ROS graph whose inputs arrive 20 ms apart: run alone (setup.cfg)
+pytestmark = pytest.mark.solo
+
 BIN = __import__("pathlib").Path(sys.executable).parent
 CAMERAS = ["front", "wrist"]
 

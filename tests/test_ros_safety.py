@@ -31,6 +31,9 @@ from robot_rl.rosgraph import (
     TWIN_RESET_SERVICE,
 )
 
+# whole ROS graphs with stale-state deadlines: run alone (setup.cfg)
+pytestmark = pytest.mark.solo
+
 HOME = np.array([0.5, 0.0, 0.3])  # ArmReset's home
 
 

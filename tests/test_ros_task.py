@@ -19,6 +19,9 @@ from test_ros_graph import graph as graph
 from robot_rl.ros.common import COMMAND_QOS, SENSOR_QOS
 from robot_rl.rosgraph import ACTION, GOAL_POS, robot_topics
 
+# whole ROS graphs: run alone (setup.cfg)
+pytestmark = pytest.mark.solo
+
 PANDA_STATE = 14  # ee_pos 3, ee_quat 4, ee_linvel 3, ee_angvel 3, gripper_width 1
 
 

@@ -119,6 +119,7 @@ def test_train_command_runs_resumes_and_reports_errors_in_one_line(robot_rl_bin,
     assert "key 'preset': expected one of: rlpd, sac, droq" in bad.stderr
 
 
+@pytest.mark.solo  # kills a run mid-training by wall clock: run alone (setup.cfg)
 def test_killed_training_resumes_with_the_saved_step_count_and_buffers(robot_rl_bin, tmp_path):
     """SIGKILL mid-run (no chance to clean up), then --resume: it continues from the last checkpoint."""
     import signal

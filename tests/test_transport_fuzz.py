@@ -433,6 +433,7 @@ def test_publisher_survives_hostile_upstream_messages_and_still_delivers_weights
 
 
 # -- an actor's WeightSubscriber (SUB) fed by a rogue publisher --------------------------------------
+@pytest.mark.solo  # a 4 s heartbeat window: run alone (setup.cfg)
 def test_subscriber_rejects_hostile_weights_messages_and_then_takes_good_ones(caplog):
     from robot_rl.transport.weights import WeightSubscriber
 

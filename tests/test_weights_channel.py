@@ -12,6 +12,9 @@ from robot_rl.transport.liveness import HeartbeatTimer, PeerMonitor
 from robot_rl.transport.weights import WeightPublisher, WeightSubscriber, actor_weights, load_into
 from robot_rl.transport.wire import WireError
 
+# heartbeat and dead-peer deadlines: run alone (setup.cfg)
+pytestmark = pytest.mark.solo
+
 zmq = pytest.importorskip("zmq")
 
 
