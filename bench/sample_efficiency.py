@@ -8,12 +8,14 @@ A job is (task, method, seed), run as its own process with one torch/BLAS thread
 - `rlpd`: `robot-rl train --config config/train/<task>_bench.yaml --seed S --demos DIR --out RUN`
   with 20 scripted-expert demonstrations recorded once per task into <out>/demos/<task>.
 - `sb3`: `bench/sb3_sac.py` (Stable-Baselines3 SAC, its defaults, no demonstrations) on the
-  same task with the same evaluation protocol and a larger step budget (`SB3_STEPS`).
+  same task with the same evaluation protocol and a larger step budget (`sb3_steps`). It stops
+  at its first evaluation at >= 90% success (`--stop-at-success`): its figure is then known, and
+  the rest of a budget 5-10x rlpd's would only cost core-hours.
 
-Jobs run in a pool of `--workers` processes. A job whose metrics reach its step budget is
-skipped on a rerun; a job with a checkpoint resumes from it (`--resume`); a job killed before
-its first checkpoint starts over. So the same command can be rerun after the session is
-killed until every job is done.
+Jobs run in a pool of `--workers` processes. A job is done once its figure is settled: its
+metrics reach 90% success or its step budget. A done job is skipped on a rerun; a job with a
+checkpoint resumes from it (`--resume`); a job killed before its first checkpoint starts over.
+So the same command can be rerun after the session is killed until every job is done.
 
 Steps to 90%: the env step of the first evaluation whose success rate (deterministic policy,
 `eval_episodes` fixed-seed episodes) is >= 0.9. A run that never gets there within its budget is
@@ -23,9 +25,10 @@ censored ("not reached within N steps"); a run still going that has not got ther
 every run of every task and method (finished or partial) and writes <out>/results.json and
 <out>/curves.png: per seed steps to 90%, interquartile mean (IQM) with 95% stratified-bootstrap
 confidence intervals from `rliable`, the ratio SB3 / rlpd of the IQMs (its CI from rliable's
-independent stratified bootstrap of both), IQM learning curves with CI bands, machine, date
+independent stratified bootstrap of both), IQM learning curves with CI bands (at each step over
+the seeds evaluated there, so an SB3 curve past a seed's stop shows the seeds still running), machine, date
 and configs. Censored seeds enter the statistics at their budget and the figure is marked as a
-lower bound; the JSON says how many seeds are done of those planned.
+lower bound; the JSON says how many seeds are settled of those planned.
 """
 
 from __future__ import annotations
@@ -174,13 +177,12 @@ def jobs(tasks: list[str], methods: list[str], seeds: int, out: Path) -> list[Jo
 
 
 def pending_jobs(all_jobs: list[Job]) -> list[Job]:
-    """The jobs whose metrics have not reached their step budget."""
-    todo = []
-    for job in all_jobs:
-        rows = read_rows(job.run_dir)
-        if not rows or rows[-1]["step"] < budget(job.task, job.method):
-            todo.append(job)
-    return todo
+    """The jobs whose figure is not settled: their metrics reach neither 90% success nor the budget."""
+    return [
+        job
+        for job in all_jobs
+        if steps_to_threshold(read_rows(job.run_dir), budget(job.task, job.method))["status"] == "pending"
+    ]
 
 
 # -- running ----------------------------------------------------------------------------------------
@@ -226,6 +228,7 @@ def command(job: Job) -> list[str]:
     else:
         cmd = [sys.executable, str(BENCH / "sb3_sac.py"), "--config", str(t.config)]
         cmd += ["--steps", str(t.sb3_steps), "--seed", str(job.seed), "--out", str(job.run_dir)]
+        cmd += ["--stop-at-success", str(THRESHOLD)]
     return [*cmd, "--resume"] if resume else cmd
 
 
@@ -272,7 +275,6 @@ def summarize(task: str, method: str, seeds: int, out: Path, reps: int) -> dict[
         rows = read_rows(run_dir)
         runs[seed] = rows
         result = steps_to_threshold(rows, limit)
-        result["done"] = bool(rows) and rows[-1]["step"] >= limit
         if rows:
             result["final_success_rate"] = rows[-1]["success_rate"]
             result["evaluated_steps"] = int(rows[-1]["step"])
@@ -282,7 +284,6 @@ def summarize(task: str, method: str, seeds: int, out: Path, reps: int) -> dict[
     summary: dict[str, Any] = {
         "budget_steps": limit,
         "seeds_planned": seeds,
-        "seeds_done": sum(r["done"] for r in per_seed.values()),
         "seeds_settled": len(settled),
         "seeds_reached": sum(r["status"] == "reached" for r in settled),
         "seeds_censored": sum(r["status"] == "censored" for r in settled),
@@ -388,7 +389,7 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
             c = summary["curve"]
             if not c:
                 continue
-            label = f"{method}: {summary['seeds_done']}/{summary['seeds_planned']} seeds done"
+            label = f"{method}: {summary['seeds_settled']}/{summary['seeds_planned']} seeds settled"
             (line,) = ax.plot(c["steps"], c["iqm"], label=label)
             ax.fill_between(c["steps"], c["ci95_low"], c["ci95_high"], color=line.get_color(), alpha=0.2)
         ax.axhline(THRESHOLD, color="grey", lw=0.8, ls="--")

@@ -14,7 +14,9 @@ The task, evaluation cadence and checkpoint cadence come from the same TrainConf
 `eval_episodes` deterministic episodes on a separate nominal twin with seeds 10_000_000 + i;
 an episode succeeds if `info["success"]` is true at any step. Rows go to `metrics.jsonl`
 ({step, episodes, success_rate, return, length, wall_s}); `wall_s` is this run's wall time
-summed over resumed sessions.
+summed over resumed sessions. With `--stop-at-success F` the run ends at the first evaluation
+whose success rate is >= F (a checkpoint is written there): the steps to that rate are known and
+the rest of the budget would not change them.
 
 A checkpoint is a folder `checkpoint/` holding the model (`model.zip`), the replay buffer
 (`replay.pkl`) and counters (`state.json`); it is written as `checkpoint.tmp/` and swapped in
@@ -92,7 +94,13 @@ def _checkpoint_dir(out: Path) -> Path | None:
 
 
 def run(
-    config_path: str, steps: int, seed: int, out: str | Path, resume: bool = False, progress: bool = True
+    config_path: str,
+    steps: int,
+    seed: int,
+    out: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    stop_at_success: float | None = None,
 ) -> dict[str, Any]:
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
@@ -151,6 +159,7 @@ def run(
         "eval_episodes": cfg.eval_episodes,
         "checkpoint_every": cfg.checkpoint_every,
         "randomize": cfg.randomize,
+        "stop_at_success": stop_at_success,
         "sb3": hyper,
     }
     (out / "config.json").write_text(json.dumps(run_config, indent=2))
@@ -158,6 +167,7 @@ def run(
     start = time.perf_counter()
     wall_offset = state["wall_s"]
     episodes = [state["episodes"]]
+    stopped = [False]
     bar = tqdm(
         total=cfg.steps, initial=state["step"], desc=f"sb3 {cfg.robot}/{cfg.task}", disable=not progress
     )
@@ -190,12 +200,16 @@ def run(
                 metrics.write(json.dumps(row) + "\n")
                 metrics.flush()
                 bar.set_postfix(eval_success=f"{row['success_rate']:.0%}")
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                stopped[0] = stop_at_success is not None and row["success_rate"] >= stop_at_success
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps or stopped[0]:
                 save(step)
-            return True
+            return not stopped[0]
 
     remaining = cfg.steps - model.num_timesteps
-    if remaining > 0:
+    reached = stop_at_success is not None and any(
+        r["success_rate"] >= stop_at_success for r in read_rows(metrics_path)
+    )
+    if remaining > 0 and not reached:
         model.learn(remaining, callback=EvalAndCheckpoint(), reset_num_timesteps=ckpt is None)
     bar.close()
     metrics.close()
@@ -204,6 +218,7 @@ def run(
         "steps": model.num_timesteps,
         "episodes": episodes[0],
         "wall_s": wall(),
+        "stopped_at_success": stopped[0] or reached,
         **(rows[-1] if rows else {}),
     }
 
@@ -215,11 +230,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    parser.add_argument(
+        "--stop-at-success",
+        type=float,
+        metavar="F",
+        help="end the run at the first evaluation with success rate >= F (a fraction, e.g. 0.9)",
+    )
     args = parser.parse_args(argv)
+    if args.stop_at_success is not None and not 0.0 < args.stop_at_success <= 1.0:
+        parser.error(f"--stop-at-success must be a fraction in (0, 1], got {args.stop_at_success}")
     from robot_rl.errors import RobotRLError
 
     try:
-        result = run(args.config, args.steps, args.seed, args.out, resume=args.resume)
+        result = run(
+            args.config,
+            args.steps,
+            args.seed,
+            args.out,
+            resume=args.resume,
+            stop_at_success=args.stop_at_success,
+        )
     except RobotRLError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -94,9 +94,9 @@ def test_report_gives_iqm_cis_ratio_and_marks_censored_and_partial_results(tmp_p
     assert task["config"]["rlpd"]["steps"] == rlpd_budget
 
     rlpd = task["methods"]["rlpd"]
-    assert (rlpd["seeds_planned"], rlpd["seeds_done"], rlpd["seeds_settled"]) == (5, 4, 4)
+    assert (rlpd["seeds_planned"], rlpd["seeds_settled"], rlpd["seeds_reached"]) == (5, 4, 4)
     assert rlpd["per_seed"]["4"] == {
-        "status": "pending", "steps": None, "last_step": 2000, "done": False,
+        "status": "pending", "steps": None, "last_step": 2000,
         "final_success_rate": 0.1, "evaluated_steps": 2000, "wall_s": 200.0,
     }  # fmt: skip
     stats = rlpd["steps_to_threshold"]
@@ -155,14 +155,24 @@ def test_job_list_skips_finished_jobs_and_resumes_partial_ones(tmp_path):
     write_run(tmp_path, "rlpd", 1, rows((rlpd_budget // 2, 0.5)))
     write_run(tmp_path, "sb3", 0, rows((sb3_budget, 0.2)))
     write_run(tmp_path, "sb3", 1, rows((1000, 0.0)), checkpoint=False)  # killed before a checkpoint
+    # stopped at its first 90% evaluation, far short of its budget: its figure is settled
+    write_run(tmp_path, "sb3", 2, rows((1000, 0.4), (2000, 0.9)))
 
-    todo = se.pending_jobs(se.jobs([TASK], ["rlpd", "sb3"], 3, tmp_path))
-    assert [(j.method, j.seed) for j in todo] == [("rlpd", 1), ("sb3", 1), ("rlpd", 2), ("sb3", 2)]
+    todo = se.pending_jobs(se.jobs([TASK], ["rlpd", "sb3"], 4, tmp_path))
+    assert [(j.method, j.seed) for j in todo] == [
+        ("rlpd", 1),
+        ("sb3", 1),
+        ("rlpd", 2),
+        ("rlpd", 3),
+        ("sb3", 3),
+    ]
     commands = {(j.method, j.seed): se.command(j) for j in todo}
     assert commands[("rlpd", 1)][-1] == "--resume"
     assert "--resume" not in commands[("sb3", 1)] and "--resume" not in commands[("rlpd", 2)]
     assert commands[("rlpd", 1)][commands[("rlpd", 1)].index("--seed") + 1] == "1"
-    assert str(se.TASKS[TASK].config) in commands[("sb3", 2)]
+    assert str(se.TASKS[TASK].config) in commands[("sb3", 3)]
+    sb3 = commands[("sb3", 3)]
+    assert float(sb3[sb3.index("--stop-at-success") + 1]) == se.THRESHOLD
 
 
 def test_sb3_runner_checkpoints_and_resumes(tmp_path):
@@ -185,3 +195,29 @@ def test_sb3_runner_checkpoints_and_resumes(tmp_path):
     assert [r["step"] for r in got] == [20, 40]
     assert got[1]["wall_s"] >= got[0]["wall_s"] and 0.0 <= got[1]["success_rate"] <= 1.0
     assert json.loads((out / "config.json").read_text())["sb3"]["net_arch"] == [256, 256]
+
+
+def test_sb3_runner_stops_at_the_first_evaluation_at_the_success_rate(tmp_path):
+    sb3 = load("sb3_sac")
+    config = tmp_path / "tiny.yaml"
+    config.write_text("robot: panda\ntask: reach\neval_every: 20\neval_episodes: 1\ncheckpoint_every: 100\n")
+    out = tmp_path / "run"
+    # every success rate is >= 0: the run ends at its first evaluation, with a checkpoint there
+    first = sb3.run(str(config), steps=100, seed=0, out=out, progress=False, stop_at_success=0.0)
+    assert (first["steps"], first["stopped_at_success"]) == (20, True)
+    assert json.loads((out / "checkpoint" / "state.json").read_text())["step"] == 20
+    again = sb3.run(str(config), steps=100, seed=0, out=out, resume=True, progress=False, stop_at_success=0.0)
+    assert again["steps"] == 20 and [r["step"] for r in sb3.read_rows(out / "metrics.jsonl")] == [20]
+    with pytest.raises(SystemExit):
+        sb3.main(
+            [
+                "--config",
+                str(config),
+                "--steps",
+                "100",
+                "--out",
+                str(tmp_path / "x"),
+                "--stop-at-success",
+                "90",
+            ]
+        )
