@@ -26,7 +26,8 @@ every run of every task and method (finished or partial) and writes <out>/result
 <out>/curves.png: per seed steps to 90%, interquartile mean (IQM) with 95% stratified-bootstrap
 confidence intervals from `rliable`, the ratio SB3 / rlpd of the IQMs (its CI from rliable's
 independent stratified bootstrap of both), IQM learning curves with CI bands (at each step over
-the seeds evaluated there, so an SB3 curve past a seed's stop shows the seeds still running), machine, date
+the seeds evaluated there; dotted and without a band past the first seed's last evaluation, where
+only the seeds still running count), machine, date
 and configs. Censored seeds enter the statistics at their budget and the figure is marked as a
 lower bound; the JSON says how many seeds are settled of those planned.
 """
@@ -390,8 +391,18 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
             if not c:
                 continue
             label = f"{method}: {summary['seeds_settled']}/{summary['seeds_planned']} seeds settled"
-            (line,) = ax.plot(c["steps"], c["iqm"], label=label)
-            ax.fill_between(c["steps"], c["ci95_low"], c["ci95_high"], color=line.get_color(), alpha=0.2)
+            # solid while every seed is evaluated; dotted, without a band, where some have stopped
+            # (SB3 at its first 90% evaluation, a run cut short): those points are the rest only
+            full = np.asarray(c["seeds_at_step"]) == max(c["seeds_at_step"])
+            cut = int(np.argmin(full)) if not full.all() else len(full)
+            steps, iqm = np.asarray(c["steps"]), np.asarray(c["iqm"])
+            (line,) = ax.plot(steps[:cut], iqm[:cut], label=label)
+            lo, hi = c["ci95_low"][:cut], c["ci95_high"][:cut]
+            ax.fill_between(steps[:cut], lo, hi, color=line.get_color(), alpha=0.2)
+            if cut < len(steps):
+                ax.plot(
+                    steps[max(cut - 1, 0) :], iqm[max(cut - 1, 0) :], color=line.get_color(), ls=":", lw=1
+                )
         ax.axhline(THRESHOLD, color="grey", lw=0.8, ls="--")
         ax.set(title=task, xlabel="environment steps", ylim=(-0.05, 1.05), xscale="log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # labels at powers of ten only: no overlaps
@@ -400,6 +411,7 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
             ax.legend(fontsize=8, loc="best")
         else:
             ax.text(0.5, 0.5, "no runs yet", ha="center", transform=ax.transAxes)
+            ax.set_xlim(1e3, 1e5)
     axes[0][0].set_ylabel("eval success rate (IQM, 95% CI)")
     fig.tight_layout()
     fig.savefig(path)
