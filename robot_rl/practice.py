@@ -259,7 +259,9 @@ class Practice:
         cfg = agent.config
         if not self.fitted[direction]:
             self._fit_normalizer(direction)
-        block = sample_block(online, demos, cfg.utd, cfg.batch_size, cfg.demo_fraction, generator)
+        block = sample_block(
+            online, demos, cfg.utd, cfg.batch_size, cfg.demo_fraction, generator, cfg.n_step, cfg.gamma
+        )
         agent.update(block, demo_rows(online, demos, cfg.batch_size, cfg.demo_fraction))
         self.updates[direction] += cfg.utd
 

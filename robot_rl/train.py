@@ -235,7 +235,16 @@ class Trainer:
         cfg = self.agent.config
         if self.updates == 0:
             self._fit_normalizer()
-        block = sample_block(self.online, self.demos, cfg.utd, cfg.batch_size, cfg.demo_fraction, generator)
+        block = sample_block(
+            self.online,
+            self.demos,
+            cfg.utd,
+            cfg.batch_size,
+            cfg.demo_fraction,
+            generator,
+            cfg.n_step,
+            cfg.gamma,
+        )
         info = self.agent.update(block)
         self.updates += cfg.utd
         return info

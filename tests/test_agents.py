@@ -148,6 +148,49 @@ def test_replay_stores_each_frame_once_and_never_pairs_frames_across_episodes():
     )
 
 
+@pytest.mark.parametrize("capacity", [200, 23])  # 23: the ring has overwritten the oldest episodes
+def test_n_step_rows_sum_rewards_along_their_episode_and_stop_at_its_end(capacity):
+    gamma, n = 0.9, 4
+    episodes = [(6, False), (2, True), (9, True), (3, False), (7, False)]  # (length, terminated at the end)
+    buf = ReplayBuffer(capacity, OBS, ACT)
+    for e, (length, terminated) in enumerate(episodes):
+        for t in range(length):
+            end = t == length - 1
+            obs, nxt = torch.full((OBS,), 100.0 * e + t), torch.full((OBS,), 100.0 * e + t + 1)
+            buf.add({"state": obs}, torch.zeros(ACT), float(t + 1), {"state": nxt}, terminated and end, end)
+    g = torch.Generator().manual_seed(0)
+    block = sample_block(buf, None, utd=3, batch_size=300, generator=g, n_step=n, gamma=gamma)
+    state = block.obs["state"][..., 0].reshape(-1).long()
+    seen = set()
+    for row, s in enumerate(state.tolist()):
+        e, t = divmod(s, 100)
+        length, terminated = episodes[e]
+        m = min(n, length - t)  # the walk ends with the episode
+        seen.add(m)
+        assert block.next_obs["state"][..., 0].reshape(-1)[row] == s + m
+        assert block.reward.reshape(-1)[row] == pytest.approx(sum(gamma**k * (t + k + 1) for k in range(m)))
+        assert block.discount.reshape(-1)[row] == pytest.approx(gamma**m)
+        assert block.terminated.reshape(-1)[row] == float(terminated and t + m == length)
+    assert seen == {1, 2, 3, 4}
+    one_step = sample_block(buf, None, 3, 300, generator=torch.Generator().manual_seed(0))
+    assert one_step.discount is None and torch.equal(one_step.obs["state"], block.obs["state"])
+    assert_transitions_consistent(one_step._replace(reward=one_step.reward - 1))
+
+
+def test_the_td_target_bootstraps_with_the_rows_discount():
+    agent = SAC({"state": (OBS,)}, ACT, preset("sac", hidden=(32, 32)))
+    block = random_block(utd=1, batch=16).minibatch(0)._replace(terminated=torch.zeros(16))
+    no_bootstrap = block._replace(terminated=torch.ones(16))
+    torch.manual_seed(0)
+    plain = agent.critic_loss(block)[0]
+    torch.manual_seed(0)
+    assert agent.critic_loss(block._replace(discount=torch.full((16,), agent.config.gamma)))[0] == plain
+    torch.manual_seed(0)
+    zero = agent.critic_loss(block._replace(discount=torch.zeros(16)))[0]
+    torch.manual_seed(0)
+    assert zero == agent.critic_loss(no_bootstrap)[0] and zero != plain
+
+
 def test_replay_ring_wraps_and_round_trips_through_a_file(tmp_path):
     buf = ReplayBuffer(10, OBS, ACT)
     fill_episodes(buf, [4, 6, 5])  # 15 transitions + 3 final frames into 10 slots

@@ -12,6 +12,11 @@ next observation; overwriting the ring invalidates exactly the slots it reuses.
 
 Per-transition extras: `intervention` (a human took over, HIL-SERL) and `mc_return` (the
 discounted return to the episode's end, filled for whole episodes, used by Cal-QL).
+
+n-step rows (`gather(idx, n_step, gamma)`) follow the stored episode from slot i while the next
+slot is still a transition start: m <= n transitions, their discounted reward sum, the observation
+m slots on and gamma^m. An episode end stops the walk (its final frame is not a start), and so does
+the ring's write position (the slot after the newest transition is not one either).
 """
 
 from __future__ import annotations
@@ -169,21 +174,33 @@ class ReplayBuffer:
             bad = ~self.valid[idx]
         return idx
 
-    def gather(self, idx: torch.Tensor) -> Batch:
+    def gather(self, idx: torch.Tensor, n_step: int = 1, gamma: float = 1.0) -> Batch:
+        """The transitions starting at `idx`; with n_step > 1, n-step rows (module docstring)."""
         flat = idx.reshape(-1)
-        nxt = (flat + 1) % self.capacity
 
         def take(store: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
             return store.index_select(0, at).reshape(*idx.shape, *store.shape[1:])
 
+        reward, last, discount = self.reward.index_select(0, flat), flat, None
+        if n_step > 1:
+            going = torch.ones_like(flat, dtype=torch.bool)
+            steps = torch.ones_like(flat)
+            for k in range(1, n_step):
+                at = (flat + k) % self.capacity
+                going &= self.valid.index_select(0, at)
+                reward = reward + going * gamma**k * self.reward.index_select(0, at)
+                steps += going
+            last = (flat + steps - 1) % self.capacity
+            discount = (gamma ** steps.to(reward.dtype)).reshape(idx.shape)
         return Batch(
             obs={k: take(v, flat) for k, v in self.obs.items()},
             action=take(self.action, flat),
-            reward=take(self.reward, flat),
-            next_obs={k: take(v, nxt) for k, v in self.obs.items()},
-            terminated=take(self.terminated, flat),
+            reward=reward.reshape(idx.shape),
+            next_obs={k: take(v, (last + 1) % self.capacity) for k, v in self.obs.items()},
+            terminated=take(self.terminated, last),
             intervention=take(self.intervention, flat),
             mc_return=take(self.mc_return, flat),
+            discount=discount,
         )
 
     # -- persistence ---------------------------------------------------------------------------
@@ -239,16 +256,19 @@ def sample_block(
     batch_size: int,
     demo_fraction: float = 0.5,
     generator: torch.Generator | None = None,
+    n_step: int = 1,
+    gamma: float = 1.0,
 ) -> Batch:
     """A (utd, batch_size) block; with demos, the first `demo_rows(...)` of each batch's rows
-    come from the demonstrations and the rest from online data (RLPD symmetric sampling)."""
+    come from the demonstrations and the rest from online data (RLPD symmetric sampling).
+    n_step > 1: n-step rows discounted by `gamma` (ReplayBuffer.gather)."""
     n_demo = demo_rows(online, demos, batch_size, demo_fraction)
     online_part = None
     if n_demo < batch_size:
-        online_part = online.gather(online.indices((utd, batch_size - n_demo), generator))
+        online_part = online.gather(online.indices((utd, batch_size - n_demo), generator), n_step, gamma)
     if n_demo == 0:
         return online_part
-    demo_part = demos.gather(demos.indices((utd, n_demo), generator))
+    demo_part = demos.gather(demos.indices((utd, n_demo), generator), n_step, gamma)
     if online_part is None:
         return demo_part
     return Batch.concat(demo_part, online_part)

@@ -50,6 +50,12 @@ class SACConfig:
     layer_norm: bool = param(True, doc="LayerNorm after each critic hidden layer (RLPD, DroQ)")
     critic_dropout: float = param(0.0, doc="dropout in the critics (DroQ 0.01)", ge=0, lt=1)
     gamma: float = param(0.99, doc="discount per policy step", gt=0, le=1)
+    n_step: int = param(
+        1,
+        doc="rewards summed along the stored episode before bootstrapping (1: one-step TD, the SAC/RLPD "
+        "default; 3-5 carry value faster at high policy rates)",
+        gt=0,
+    )
     tau: float = param(0.005, doc="target-network Polyak rate per critic update", gt=0, le=1)
     lr: float = param(3e-4, doc="Adam learning rate, all networks", gt=0)
     init_temperature: float = param(1.0, doc="initial entropy temperature alpha", gt=0)
@@ -119,6 +125,9 @@ class Batch(NamedTuple):
     terminated: torch.Tensor  # (B,) 1.0 where the MDP ended (no bootstrap), else 0.0
     intervention: torch.Tensor | None = None  # (B,) 1.0 where a human took over
     mc_return: torch.Tensor | None = None  # (B,) discounted return to the episode end (Cal-QL)
+    # (B,) gamma^m of an m-step row (n-step returns: `reward` is then the discounted m-step sum and
+    # next_obs the observation m steps on); None: one-step rows, discounted by the config's gamma
+    discount: torch.Tensor | None = None
 
     def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
         """`fn` applied to every tensor, observation dicts included."""
@@ -302,7 +311,8 @@ class SAC(nn.Module):
             next_q = self.target_critic(next_features, next_action, members).min(0).values
             if cfg.backup_entropy:
                 next_q = next_q - alpha * next_log_prob
-            target = batch.reward + cfg.gamma * (1.0 - batch.terminated) * next_q
+            discount = cfg.gamma if batch.discount is None else batch.discount
+            target = batch.reward + discount * (1.0 - batch.terminated) * next_q
         q = self.critic(features, batch.action)  # (E, B)
         # mse_loss: the squared error and its mean in one kernel, forward and backward
         return F.mse_loss(q, target.expand_as(q)), q.detach(), features.detach()
