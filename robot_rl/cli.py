@@ -153,6 +153,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_practice(args: argparse.Namespace) -> int:
+    """Reset-free forward/backward practice on a twin task (see robot_rl.practice)."""
+    import time
+
+    from robot_rl.paths import run_config_file
+    from robot_rl.practice import Practice, load_practice_config
+
+    config_file = run_config_file(args.config, args.out, args.resume)
+    config = load_practice_config(config_file, minutes=args.minutes, seed=args.seed)
+    out = args.out or f"runs/practice_{config.robot}_{config.task}_{time.strftime('%Y%m%d-%H%M%S')}"
+    result = Practice(config, out, resume=args.resume).run()
+    print(json.dumps(result, indent=2))
+    print(f"run directory: {out} (config.yaml, metrics.jsonl, curve.png, checkpoint.pt)")
+    return 0
+
+
 def cmd_learner(args: argparse.Namespace) -> int:
     """The learner process: serves actors over ZeroMQ, trains, checkpoints (see robot_rl.learner)."""
     import time
@@ -336,11 +352,19 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--force", action="store_true", help="replace existing key files of this name")
     k.set_defaults(func=cmd_keys)
 
-    from robot_rl.practice import add_parser as add_practice_parser
     from robot_rl.reward.cli import add_parser as add_reward_parser
 
     add_reward_parser(sub)
-    add_practice_parser(sub)
+
+    p = sub.add_parser(
+        "practice", help="reset-free forward/backward practice on a twin task (panda pick_place)"
+    )
+    p.add_argument("--config", help="PracticeConfig YAML (e.g. config/train/panda_pick_place_practice.yaml)")
+    p.add_argument("--minutes", type=float, help="simulated minutes of practice (default 30)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", help="run directory (default runs/practice_<robot>_<task>_<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.set_defaults(func=cmd_practice)
     return parser
 
 

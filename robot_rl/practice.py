@@ -25,7 +25,6 @@ robot, restarted; not counted as a hand reset).
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ import numpy as np
 from robot_rl.config import from_dict, param, to_dict
 from robot_rl.controllers.practice_resets import DIRECTIONS
 from robot_rl.errors import ConfigError, Described, RobotRLError
-from robot_rl.paths import open_run_dir, read_jsonl, run_config_file
+from robot_rl.paths import open_run_dir, read_jsonl
 from robot_rl.runtime import restore_rng, rng_state, torch_save_atomic
 
 CHECKPOINT_FORMAT = "robot_rl.practice/1"
@@ -474,34 +473,10 @@ class Practice:
         restore_rng(self.rng, state["rng"])
 
 
-# -- command line ----------------------------------------------------------------------------------
+# -- configuration files ---------------------------------------------------------------------------
 def load_practice_config(path: str | None, **overrides: Any) -> PracticeConfig:
     from robot_rl.config import load_yaml
 
     data = load_yaml(path) if path else {}
     data.update({k: v for k, v in overrides.items() if v is not None})
     return from_dict(PracticeConfig, data, source=path or Described("command line"))
-
-
-def cmd_practice(args: argparse.Namespace) -> int:
-    config_file = run_config_file(args.config, args.out, args.resume)
-    config = load_practice_config(config_file, minutes=args.minutes, seed=args.seed)
-    out = args.out or f"runs/practice_{config.robot}_{config.task}_{time.strftime('%Y%m%d-%H%M%S')}"
-    result = Practice(config, out, resume=args.resume).run()
-    print(json.dumps(result, indent=2))
-    print(f"run directory: {out} (config.yaml, metrics.jsonl, curve.png, checkpoint.pt)")
-    return 0
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Add `practice` to the `robot-rl` subcommands."""
-    p = subparsers.add_parser(
-        "practice", help="reset-free forward/backward practice on a twin task (panda pick_place)"
-    )
-    p.add_argument("--config", help="PracticeConfig YAML (e.g. config/train/panda_pick_place_practice.yaml)")
-    p.add_argument("--minutes", type=float, help="simulated minutes of practice (default 30)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--out", help="run directory (default runs/practice_<robot>_<task>_<time>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.set_defaults(func=cmd_practice)
-    return p
