@@ -16,7 +16,8 @@ an episode succeeds if `info["success"]` is true at any step. Rows go to `metric
 ({step, episodes, success_rate, return, length, wall_s}); `wall_s` is this run's wall time
 summed over resumed sessions. With `--stop-at-success F` the run ends at the first evaluation
 whose success rate is >= F (a checkpoint is written there): the steps to that rate are known and
-the rest of the budget would not change them.
+the rest of the budget would not change them. `--n-step N` gives SB3 N-step TD targets (its
+`n_steps`, default 1): a side check of recipes that use `agent: {n_step: N}`, not the baseline.
 
 A checkpoint is a folder `checkpoint/` holding the model (`model.zip`), the replay buffer
 (`replay.pkl`) and counters (`state.json`); it is written as `checkpoint.tmp/` and swapped in
@@ -32,6 +33,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,7 @@ def run(
     resume: bool = False,
     progress: bool = True,
     stop_at_success: float | None = None,
+    n_step: int = 1,
 ) -> dict[str, Any]:
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
@@ -127,14 +130,25 @@ def run(
     metrics_path = out / "metrics.jsonl"
     if ckpt is not None:
         state = json.loads((ckpt / "state.json").read_text())
-        model = SAC.load(ckpt / "model.zip", env=env, device="cpu")
+        with warnings.catch_warnings():
+            # a saved N-step model names its buffer class, which SB3 then warns would ignore n_steps;
+            # the buffer is the saved one (load_replay_buffer below), N-step included
+            warnings.filterwarnings("ignore", message=".*n_steps=.* is ignored")
+            model = SAC.load(ckpt / "model.zip", env=env, device="cpu")
         model.load_replay_buffer(ckpt / "replay.pkl")
         # rows evaluated after the checkpoint belong to the lost part of the run
         kept = [r for r in read_rows(metrics_path) if r["step"] <= state["step"]]
         metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
     else:
         state = {"step": 0, "episodes": 0, "wall_s": 0.0}
-        model = SAC("MlpPolicy", env, buffer_size=min(1_000_000, cfg.steps), seed=cfg.seed, device="cpu")
+        model = SAC(
+            "MlpPolicy",
+            env,
+            buffer_size=min(1_000_000, cfg.steps),
+            seed=cfg.seed,
+            device="cpu",
+            n_steps=n_step,
+        )
         metrics_path.write_text("")
     hyper = {
         "algorithm": "stable_baselines3.SAC",
@@ -143,6 +157,7 @@ def run(
         "learning_rate": model.learning_rate,
         "batch_size": model.batch_size,
         "gamma": model.gamma,
+        "n_steps": model.n_steps,
         "tau": model.tau,
         "learning_starts": model.learning_starts,
         "train_freq": model.train_freq.frequency,
@@ -236,9 +251,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="F",
         help="end the run at the first evaluation with success rate >= F (a fraction, e.g. 0.9)",
     )
+    parser.add_argument("--n-step", type=int, default=1, help="N-step TD targets (SB3's n_steps; default 1)")
     args = parser.parse_args(argv)
     if args.stop_at_success is not None and not 0.0 < args.stop_at_success <= 1.0:
         parser.error(f"--stop-at-success must be a fraction in (0, 1], got {args.stop_at_success}")
+    if args.n_step < 1:
+        parser.error(f"--n-step must be at least 1, got {args.n_step}")
     from robot_rl.errors import RobotRLError
 
     try:
@@ -249,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             resume=args.resume,
             stop_at_success=args.stop_at_success,
+            n_step=args.n_step,
         )
     except RobotRLError as exc:
         print(f"error: {exc}", file=sys.stderr)

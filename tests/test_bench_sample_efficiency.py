@@ -221,3 +221,18 @@ def test_sb3_runner_stops_at_the_first_evaluation_at_the_success_rate(tmp_path):
                 "90",
             ]
         )
+
+
+def test_sb3_runner_uses_n_step_targets_and_keeps_them_on_resume(tmp_path):
+    import pickle
+
+    sb3 = load("sb3_sac")
+    config = tmp_path / "tiny.yaml"
+    config.write_text("robot: panda\ntask: reach\neval_every: 20\neval_episodes: 1\ncheckpoint_every: 20\n")
+    out = tmp_path / "run"
+    sb3.run(str(config), steps=20, seed=0, out=out, progress=False, n_step=3)
+    sb3.run(str(config), steps=40, seed=0, out=out, resume=True, progress=False)
+    assert json.loads((out / "config.json").read_text())["sb3"]["n_steps"] == 3
+    with (out / "checkpoint" / "replay.pkl").open("rb") as f:
+        buffer = pickle.load(f)
+    assert type(buffer).__name__ == "NStepReplayBuffer" and buffer.n_steps == 3
