@@ -121,6 +121,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_run(result: dict, out: str, files: str) -> int:
+    """A finished run's summary as JSON, then where its files are."""
+    print(json.dumps(result, indent=2))
+    print(f"run directory: {out} ({files})")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Sim-only training on a twin task; --config FILE gives a TrainConfig YAML, flags override it."""
     import time
@@ -148,9 +155,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = train_async(config, out, args.actors, resume=args.resume)
     else:
         result = Trainer(config, out, resume=args.resume).run()
-    print(json.dumps(result, indent=2))
-    print(f"run directory: {out} (config.yaml, metrics.jsonl, curve.png, checkpoint.pt)")
-    return 0
+    return _print_run(result, out, "config.yaml, metrics.jsonl, curve.png, checkpoint.pt")
 
 
 def cmd_practice(args: argparse.Namespace) -> int:
@@ -164,9 +169,7 @@ def cmd_practice(args: argparse.Namespace) -> int:
     config = load_practice_config(config_file, minutes=args.minutes, seed=args.seed)
     out = args.out or f"runs/practice_{config.robot}_{config.task}_{time.strftime('%Y%m%d-%H%M%S')}"
     result = Practice(config, out, resume=args.resume).run()
-    print(json.dumps(result, indent=2))
-    print(f"run directory: {out} (config.yaml, metrics.jsonl, curve.png, checkpoint.pt)")
-    return 0
+    return _print_run(result, out, "config.yaml, metrics.jsonl, curve.png, checkpoint.pt")
 
 
 def cmd_learner(args: argparse.Namespace) -> int:
@@ -186,9 +189,7 @@ def cmd_learner(args: argparse.Namespace) -> int:
     config = load_train_config(config_file, steps=args.steps)
     out = args.out or f"runs/learner_{Path(config.robot).stem}_{config.task}_{time.strftime('%Y%m%d-%H%M%S')}"
     result = Learner(config, out, resume=args.resume, bind=args.bind, weights_bind=args.weights_bind).run()
-    print(json.dumps(result, indent=2))
-    print(f"run directory: {out} (stats.json, stats.jsonl, metrics.jsonl, checkpoint.pt)")
-    return 0
+    return _print_run(result, out, "stats.json, stats.jsonl, metrics.jsonl, checkpoint.pt")
 
 
 def cmd_actor(args: argparse.Namespace) -> int:
