@@ -12,11 +12,25 @@
  *
  * Params (group policy): enable (0: motors get zero force), rate_hz (policy steps per second;
  * default the rate it was trained at), deadman_ms (no fresh setpoint within this: zero force).
+ * Setpoints: absolute position on x, y and z (high-level commander, cflib position setpoints); any
+ * other, and the commander's null setpoint before the first command, gets zero force.
  * Log (group policy): infer_us, the last inference in microseconds.
+ *
+ * Clocks: the commander stamps setpoints with the FreeRTOS tick count (xTaskGetTickCount), and the
+ * supervisor measures setpoint age in ticks, so the dead man does too. The microsecond timer starts
+ * later than the tick count and drifts from it: it only times the inference.
  */
 #include <stdbool.h>
 #include <stdint.h>
 
+/* the Kconfig options first: controller.h declares the out-of-tree hooks only under
+ * CONFIG_CONTROLLER_OOT, and without them the compiler would not check the signatures below */
+#include "autoconf.h"
+
+#include "FreeRTOS.h"
+#include "task.h"
+
+#define DEBUG_MODULE "POLICY"
 #include "controller.h"
 #include "debug.h"
 #include "log.h"
@@ -24,8 +38,15 @@
 #include "stabilizer_types.h"
 #include "usec_time.h"
 
+#ifndef CONFIG_CONTROLLER_OOT
+#error "the policy app is an out-of-tree controller: set CONFIG_CONTROLLER_OOT=y (firmware/crazyflie/app-config)"
+#endif
+
 #include "policy.h"
 
+#if !defined(POLICY_OBS_POS_ERROR_OFFSET) || !defined(POLICY_OBS_LAST_ACTION_OFFSET)
+#error "policy.h lacks the crazyflie observation fields: re-export a policy trained on config/robots/crazyflie.yaml"
+#endif
 _Static_assert(POLICY_OBS_SIZE == 22, "this controller builds the 22-entry crazyflie observation");
 _Static_assert(POLICY_ACTION_SIZE == 4, "this controller commands 4 motor forces");
 _Static_assert(POLICY_OBS_POS_ERROR_OFFSET == 0 && POLICY_OBS_ROT_MATRIX_OFFSET == 3 &&
@@ -60,10 +81,10 @@ bool controllerOutOfTreeTest(void)
     float err = 0.0f;
     selftest_ok = policy_selftest(&err) == 0;
     if (!selftest_ok) {
-        DEBUG_PRINT("policy %s: golden vectors FAIL (max error %d ppm): refusing to fly\n", POLICY_MODEL_HASH,
+        DEBUG_PRINT("%s: golden vectors FAIL (max error %d ppm): refusing to fly\n", POLICY_MODEL_HASH,
                     (int)(err * 1e6f));
     } else {
-        DEBUG_PRINT("policy %s (%s, exporter %s): golden vectors pass\n", POLICY_MODEL_HASH, POLICY_MODE,
+        DEBUG_PRINT("%s (%s, exporter %s): golden vectors pass\n", POLICY_MODEL_HASH, POLICY_MODE,
                     POLICY_EXPORTER_VERSION);
     }
     controllerOutOfTreeInit();
@@ -108,9 +129,14 @@ static void command(control_t *control, bool fly)
 void controllerOutOfTree(control_t *control, const setpoint_t *setpoint, const sensorData_t *sensors,
                          const state_t *state, const stabilizerStep_t stabilizerStep)
 {
-    const uint32_t now_ms = (uint32_t)(usecTimestamp() / 1000u);
-    const bool fresh = (uint32_t)(now_ms - setpoint->timestamp) <= deadman_ms;
-    const bool fly = selftest_ok && enable && fresh;
+    /* ticks, as the commander stamps setpoints; unsigned difference: correct across a wrap */
+    const uint32_t setpoint_age = (uint32_t)(xTaskGetTickCount() - setpoint->timestamp);
+    const bool fresh = setpoint_age <= (uint32_t)M2T(deadman_ms);
+    /* the policy flies to a position: the commander's null setpoint (every mode modeDisable, what it
+     * holds before the first command) and velocity or attitude setpoints get zero force */
+    const bool position_setpoint =
+        setpoint->mode.x == modeAbs && setpoint->mode.y == modeAbs && setpoint->mode.z == modeAbs;
+    const bool fly = selftest_ok && enable && fresh && position_setpoint;
     uint64_t start;
     if (!fly) {
         controllerOutOfTreeInit();

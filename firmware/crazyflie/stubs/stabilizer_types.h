@@ -1,4 +1,5 @@
-/* Stub of the firmware's src/modules/interface/stabilizer_types.h (the parts the app uses). */
+/* Stub of the firmware's src/modules/interface/stabilizer_types.h: the types the app reads and writes,
+ * with the firmware's field order and layout (checked against crazyflie-firmware 2026.08, see README.md). */
 #ifndef STABILIZER_TYPES_H
 #define STABILIZER_TYPES_H
 #include <stdbool.h>
@@ -13,11 +14,12 @@ typedef uint32_t stabilizerStep_t;
 
 typedef struct { uint32_t timestamp; float roll; float pitch; float yaw; } attitude_t;
 struct vec3_s { uint32_t timestamp; float x; float y; float z; };
+typedef struct vec3_s vector_t;
 typedef struct vec3_s point_t;
 typedef struct vec3_s velocity_t;
 typedef struct vec3_s acc_t;
-typedef struct {
-    uint32_t timestamp;
+typedef struct vec3_s jerk_t;
+typedef struct quaternion_s { /* no timestamp, unlike the vec3 types */
     union {
         struct { float q0; float q1; float q2; float q3; };
         struct { float x; float y; float z; float w; };
@@ -31,6 +33,10 @@ typedef struct {
     Axis3f gyro; /* deg/s */
     Axis3f mag;  /* gauss */
     baro_t baro;
+#ifdef LOG_SEC_IMU
+    Axis3f accSec;  /* g */
+    Axis3f gyroSec; /* deg/s */
+#endif
     uint64_t interruptTimestamp;
 } sensorData_t;
 
@@ -45,14 +51,15 @@ typedef struct {
 typedef enum { modeDisable = 0, modeAbs, modeVelocity } stab_mode_t;
 
 typedef struct {
-    uint32_t timestamp; /* ms */
+    uint32_t timestamp; /* FreeRTOS ticks (xTaskGetTickCount), 1 ms each */
     attitude_t attitude;
     attitude_t attitudeRate;
     quaternion_t attitudeQuaternion;
     float thrust;
     point_t position;
     velocity_t velocity;
-    acc_t acceleration;
+    acc_t acceleration;  /* m/s^2 */
+    jerk_t jerk;         /* m/s^3 */
     bool velocity_body;
     struct { stab_mode_t x, y, z, roll, pitch, yaw, quat; } mode;
 } setpoint_t;
