@@ -21,12 +21,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 venv: $(STAMP)
 
-$(STAMP): setup.py setup.cfg package.xml tools/install_system_deps.sh
+$(STAMP): setup.py setup.cfg package.xml robot_rl/ros_install.py tools/install_system_deps.sh
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is required (found " + sys.version.split()[0] + "); install python3.10 or newer and re-run make.")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV): install the venv module (apt-get install python3-venv) and re-run make."; exit 1; }
 	@bash tools/install_system_deps.sh
 	$(PY) -m pip install --quiet $(TORCH_SPEC) 2>&1 | grep -v 'is ignored' ; exit $${PIPESTATUS[0]}
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]' 2>&1 | grep -v 'is ignored' ; exit $${PIPESTATUS[0]}
+	@# an editable install skips data_files: write what `ros2 launch robot_rl ...` looks up in the venv
+	@$(VENV)/bin/robot-rl ros-install > /dev/null
 	@touch $(STAMP)
 
 system-deps:

@@ -1,16 +1,29 @@
 """robot_rl: installs with colcon (ament_python) and with plain pip (editable or not).
 
 `controllers/` and `sim/` live at the top level of the repository (they are the robot-facing
-layers) but are imported as `robot_rl.controllers` and `robot_rl.sim`.
+layers) but are imported as `robot_rl.controllers` and `robot_rl.sim`. What ROS 2 needs in the
+install prefix, and how each install path writes it, is in robot_rl/ros_install.py.
 """
 
+import importlib.util
 from glob import glob
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
-PACKAGE = "robot_rl"
+try:
+    from setuptools.command.bdist_wheel import bdist_wheel
+except ImportError:  # setuptools < 70.1: in the `wheel` package, which colcon builds may lack (none built)
+    try:
+        from wheel.bdist_wheel import bdist_wheel
+    except ImportError:
+        bdist_wheel = None
+
 HERE = Path(__file__).parent
+_spec = importlib.util.spec_from_file_location("_ros_install", HERE / "robot_rl" / "ros_install.py")
+ros_install = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ros_install)
+PACKAGE = ros_install.PACKAGE
 
 # Top-level folders installed inside the robot_rl namespace.
 MAPPED = {"controllers": f"{PACKAGE}.controllers", "sim": f"{PACKAGE}.sim"}
@@ -42,15 +55,20 @@ def data_files() -> list[tuple[str, list[str]]]:
     return [(dest, srcs) for dest, srcs in files if srcs]
 
 
-# Nodes are added here as they land in robot_rl/ros (each is also `ros2 run robot_rl <name>`).
-NODES: dict[str, str] = {
-    "twin": "robot_rl.ros.twin:main",
-    "actor": "robot_rl.ros.actor:main",
-    "controller": "robot_rl.ros.controller:main",
-    "camera": "robot_rl.ros.camera:main",
-    "reward": "robot_rl.ros.reward:main",
-    "reset": "robot_rl.ros.reset:main",
-}
+def with_ros_launchers(base: type) -> type:
+    """`pip install .` builds a wheel, and pip puts its console scripts in <prefix>/bin, where
+    launch_ros does not look: the wheel also carries lib/robot_rl/<node> launchers (data files). colcon
+    installs with setup.cfg's install_scripts instead and never builds a wheel."""
+
+    class bdist_wheel_with_ros_launchers(base):
+        def run(self):
+            folder = Path("build") / "ros_launchers"  # data_files sources must be relative paths
+            launchers = ros_install.write_launchers(HERE / folder)
+            self.distribution.data_files.append((f"lib/{PACKAGE}", [str(folder / p.name) for p in launchers]))
+            super().run()
+
+    return bdist_wheel_with_ros_launchers
+
 
 packages, package_dir = mapped_packages()
 
@@ -115,11 +133,14 @@ setup(
             "pandas<3",
             "scipy>=1.10",
             "tensorboard>=2.12",
+            # tests/test_ros_install.py: a real colcon build of the package
+            "colcon-common-extensions>=0.3",
         ],
     },
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [f"{PACKAGE.replace('_', '-')}={PACKAGE}.cli:main"]
-        + [f"{name}={target}" for name, target in NODES.items()],
+        + [f"{name}={target}" for name, target in ros_install.NODES.items()],
     },
+    cmdclass={"bdist_wheel": with_ros_launchers(bdist_wheel)} if bdist_wheel else {},
 )

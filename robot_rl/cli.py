@@ -242,6 +242,20 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ros_install(args: argparse.Namespace) -> int:
+    from robot_rl.ros_install import install_ros_layout, layout_problems
+
+    prefix = Path(args.prefix or sys.prefix)
+    for path in install_ros_layout(prefix):
+        print(f"wrote {path}")
+    problems = layout_problems(prefix)
+    if problems:
+        raise RobotRLError(f"the ROS layout in {prefix} is incomplete: {problems[0]}")
+    path = "${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+    print(f"ros2 launch finds robot_rl with: export AMENT_PREFIX_PATH={prefix}{path}")
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robot-rl", description=__doc__.splitlines()[0])
@@ -352,6 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--name", default="learner", help="key name, e.g. learner or actor0 (default learner)")
     k.add_argument("--force", action="store_true", help="replace existing key files of this name")
     k.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser(
+        "ros-install",
+        help="after `pip install -e .`: write the ament index entry, share/robot_rl and lib/robot_rl/<node> "
+        "so `ros2 launch robot_rl ...` finds the package (a plain `pip install .` writes them itself)",
+    )
+    p.add_argument("--prefix", help="install prefix (default: this environment, sys.prefix)")
+    p.set_defaults(func=cmd_ros_install)
 
     from robot_rl.reward.cli import add_parser as add_reward_parser
 

@@ -82,6 +82,27 @@ def _rclpy() -> Check:
     return Check("rclpy + RMW", True, f"rmw {rmw}, discovery range {scope}, domain id {domain}", "")
 
 
+def _ros_launch() -> Check:
+    """Can `ros2 launch robot_rl ...` find this install: launch_ros present, the ament layout in this
+    environment's prefix, and the prefix on AMENT_PREFIX_PATH."""
+    from robot_rl.ros_install import layout_problems
+
+    name, disables = "ros2 launch", "ros2 launch robot_rl ... (the nodes still run as console scripts)"
+    ok, version = _module_version("launch_ros")
+    if not ok:
+        return Check(
+            name, False, "no launch_ros: it comes with a ROS 2 install (source it), not PyPI", disables
+        )
+    paths = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    found = next((p for p in paths if not layout_problems(p)), None)  # colcon, pip or ros-install
+    if found:
+        return Check(name, True, f"launch_ros {version}, robot_rl in {found}", "")
+    problems = layout_problems(sys.prefix)
+    if problems:
+        return Check(name, False, f"{problems[0]}: run robot-rl ros-install", disables)
+    return Check(name, False, f"{sys.prefix} is not on AMENT_PREFIX_PATH: export it there", disables)
+
+
 def _realsense() -> Check:
     ok, version = _module_version("pyrealsense2")
     if not ok:
@@ -115,6 +136,7 @@ def run_checks() -> list[Check]:
         )
     )
     checks.append(_rclpy())
+    checks.append(_ros_launch())
     checks.append(_realsense())
     ok, detail = _module_version("zmq")
     checks.append(Check("pyzmq", ok, detail, "the actor/learner split over the network"))
