@@ -177,11 +177,10 @@ def cmd_learner(args: argparse.Namespace) -> int:
     import time
 
     from robot_rl.learner import Learner
+    from robot_rl.paths import run_config_file
     from robot_rl.train import load_train_config
 
-    config_file = args.config
-    if args.resume and (Path(args.out) / "config.yaml").is_file() and not config_file:
-        config_file = str(Path(args.out) / "config.yaml")
+    config_file = run_config_file(args.config, args.out, args.resume)
     if not config_file:
         raise RobotRLError(
             "robot-rl learner needs --config FILE (a training config with a transport: section)"

@@ -69,6 +69,9 @@ def test_bench_experts_smoke_covers_every_task_nominal_and_randomized(robot_rl_b
         ),
         (["demo", "--cameras", "belly"], "expected a camera named one of: "),
         (["demo", "--episodes", "0"], "error: --episodes must be at least 1 (got 0)"),
+        (["learner", "--resume"], "error: --resume needs --out RUN_DIR: the run directory to continue"),
+        (["train", "--resume"], "error: --resume needs --out RUN_DIR: the run directory to continue"),
+        (["ros-install", "--prefix", "/proc/no/such/prefix"], "error: cannot write the ROS layout into"),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(robot_rl_bin, args, message):
