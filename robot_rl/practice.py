@@ -251,18 +251,13 @@ class Practice:
         self.agents[direction].fit_normalizer(stored_states(self.online[direction], self.demos[direction]))
         self.fitted[direction] = True
 
-    def _update(self, direction: str, generator: Any) -> None:
-        from robot_rl.agents.replay import demo_rows, sample_block
-
-        agent, online, demos = self.agents[direction], self.online[direction], self.demos[direction]
-        cfg = agent.config
+    def _update(self, direction: str, generator: Any) -> dict[str, Any]:
+        agent = self.agents[direction]
         if not self.fitted[direction]:
             self._fit_normalizer(direction)
-        block = sample_block(
-            online, demos, cfg.utd, cfg.batch_size, cfg.demo_fraction, generator, cfg.n_step, cfg.gamma
-        )
-        agent.update(block, demo_rows(online, demos, cfg.batch_size, cfg.demo_fraction))
-        self.updates[direction] += cfg.utd
+        info = agent.update_from(self.online[direction], self.demos[direction], generator)
+        self.updates[direction] += agent.config.utd
+        return info
 
     # -- the loop --------------------------------------------------------------------------------
     def _episode(self, generator: Any, bar: Any) -> None:

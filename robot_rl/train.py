@@ -230,23 +230,10 @@ class Trainer:
     def update_block(self, generator: Any) -> dict[str, Any]:
         """One UTD block: `utd` critic updates and one actor/temperature update on a block sampled
         50/50 from demos and online data (the normaliser is fitted before the first)."""
-        from robot_rl.agents.replay import sample_block
-
-        cfg = self.agent.config
         if self.updates == 0:
             self._fit_normalizer()
-        block = sample_block(
-            self.online,
-            self.demos,
-            cfg.utd,
-            cfg.batch_size,
-            cfg.demo_fraction,
-            generator,
-            cfg.n_step,
-            cfg.gamma,
-        )
-        info = self.agent.update(block)
-        self.updates += cfg.utd
+        info = self.agent.update_from(self.online, self.demos, generator)
+        self.updates += self.agent.config.utd
         return info
 
     def write_metrics(self, row: dict[str, Any], metrics_file: Any, tb: Any) -> None:

@@ -387,6 +387,20 @@ class SAC(nn.Module):
             **extra,
         }
 
+    def update_from(
+        self, online: Any, demos: Any, generator: torch.Generator | None = None
+    ) -> dict[str, Any]:
+        """Sample one (utd, batch_size) block from the replay buffers, demonstrations first
+        (`demo_fraction` of each batch, RLPD's symmetric sampling), and `update` on it with those rows
+        marked for the BC term. Every trainer (train, learner, practice) updates through this."""
+        from robot_rl.agents.replay import demo_rows, sample_block
+
+        cfg = self.config
+        block = sample_block(
+            online, demos, cfg.utd, cfg.batch_size, cfg.demo_fraction, generator, cfg.n_step, cfg.gamma
+        )
+        return self.update(block, demo_rows(online, demos, cfg.batch_size, cfg.demo_fraction))
+
     # -- checkpoints -----------------------------------------------------------------------------
     def checkpoint(self) -> dict[str, Any]:
         """Networks, optimizers and temperature: everything needed to continue training."""
