@@ -245,8 +245,11 @@ def cmd_ros_install(args: argparse.Namespace) -> int:
     from robot_rl.ros_install import install_ros_layout, layout_problems
 
     prefix = Path(args.prefix or sys.prefix)
-    for path in install_ros_layout(prefix):
-        print(f"wrote {path}")
+    written = install_ros_layout(prefix)
+    links = sum(1 for path in written if path.is_symlink())
+    print(
+        f"wrote the ament index entry, {links} links in share/robot_rl and the node executables into {prefix}"
+    )
     problems = layout_problems(prefix)
     if problems:
         raise RobotRLError(f"the ROS layout in {prefix} is incomplete: {problems[0]}")

@@ -13,7 +13,9 @@ Every install path writes that layout:
 - `pip install .`: data_files write share/, and the wheel carries lib/robot_rl/<node> launchers that
   run the console script pip put in <prefix>/bin (`node_launcher`);
 - `pip install -e .` skips data_files: `robot-rl ros-install` writes the layout into the environment,
-  with share/robot_rl linking to the checkout so that edited launch files and configs apply at once.
+  with share/robot_rl's files linking to the checkout so that edited launch files and configs apply at
+  once. Folders are real folders of file links: `ros2 launch` finds launch files with os.walk, which
+  does not enter a linked folder. A launch file or config added to the checkout needs another run.
 
 Standard library only: setup.py loads this file before the package is installed.
 """
@@ -75,11 +77,44 @@ def layout_problems(prefix: str | Path) -> list[str]:
     wanted = [prefix / "share" / "ament_index" / "resource_index" / "packages" / PACKAGE]
     wanted += [share / "package.xml", share / "launch" / "twin.launch.py", share / "config" / "robots"]
     problems = [f"missing {path}" for path in wanted if not path.exists()]
+    # `ros2 launch robot_rl X.launch.py` looks for X in share/robot_rl with os.walk (ros2launch 0.28.0),
+    # which does not enter linked folders
+    walked = [name for _, _, files in os.walk(share) for name in files if name == "twin.launch.py"]
+    if share.is_dir() and len(walked) != 1:
+        problems.append(
+            f"ros2 launch finds twin.launch.py {len(walked)} times in {share} (os.walk), not once"
+        )
     for node in NODES:
         exe = prefix / "lib" / PACKAGE / node
         if not (exe.is_file() and os.access(exe, os.X_OK)):
             problems.append(f"missing executable {exe}")
     return problems
+
+
+def _link_tree(source: Path, target: Path) -> list[Path]:
+    """`target` mirrors `source` (a file or a folder) with real folders and one link per file; links
+    whose file is gone are removed. Returns the links."""
+    from robot_rl.errors import RobotRLError
+
+    if target.is_symlink() and target.is_dir():
+        target.unlink()  # a linked folder (what an earlier version wrote): os.walk would not enter it
+    if source.is_file():
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.exists():
+            raise RobotRLError(f"{target} is a folder, not a file: remove it and re-run robot-rl ros-install")
+        target.symlink_to(source)
+        return [target]
+    links = []
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            dest = target / path.relative_to(source)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            links += _link_tree(path, dest)
+    for stale in target.rglob("*") if target.is_dir() else ():
+        if stale.is_symlink() and not stale.exists():
+            stale.unlink()
+    return links
 
 
 def install_ros_layout(prefix: str | Path | None = None) -> list[Path]:
@@ -102,15 +137,7 @@ def install_ros_layout(prefix: str | Path | None = None) -> list[Path]:
         share.mkdir(parents=True, exist_ok=True)
         written = [marker]
         for name in SHARED:
-            link = share / name
-            if link.is_symlink() or link.is_file():
-                link.unlink()
-            elif link.is_dir():
-                raise RobotRLError(
-                    f"{link} is a folder, not robot_rl's link: remove it and re-run robot-rl ros-install"
-                )
-            link.symlink_to(source / name)
-            written.append(link)
+            written += _link_tree(source / name, share / name)
         written += write_launchers(prefix / "lib" / PACKAGE)
     except OSError as exc:
         raise RobotRLError(

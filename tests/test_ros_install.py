@@ -28,12 +28,15 @@ from conftest import REPO
 from robot_rl.ros_install import NODES, layout_problems
 
 LOOKUP = """
-import json, shutil, sys
+import json, os, shutil, sys
 from pathlib import Path
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
 prefix, share = Path(get_package_prefix("robot_rl")), Path(get_package_share_directory("robot_rl"))
 libexec = prefix / "lib" / "robot_rl"
+# ros2launch 0.28.0 get_share_file_path_from_package: os.walk of the share directory, one match
+walked = [os.path.join(r, f) for r, _, files in os.walk(share) for f in files if f == "twin.launch.py"]
 print(json.dumps({
+    "walked": walked,
     "prefix": str(prefix), "share": str(share), "libexec_exists": libexec.is_dir(),
     "launch": sorted(p.name for p in (share / "launch").glob("*.launch.py")),
     "params": [(share / "config" / "ros" / f"{r}.yaml").is_file() for r in ("panda", "crazyflie", "racecar")],
@@ -90,6 +93,9 @@ def assert_ros_finds_the_package(python: Path, prefix: Path, **env: str) -> None
     found = lookup(python, prefix, **env)
     assert Path(found["prefix"]) == prefix and Path(found["share"]) == prefix / "share" / "robot_rl"
     assert found["libexec_exists"], "launch_ros: libexec directory lib/robot_rl does not exist"
+    assert found["walked"] == [str(prefix / "share" / "robot_rl" / "launch" / "twin.launch.py")], found[
+        "walked"
+    ]
     assert {"twin.launch.py", "panda.launch.py", "crazyflie.launch.py", "racecar.launch.py"} <= set(
         found["launch"]
     )
@@ -134,10 +140,11 @@ def test_editable_install_then_ros_install_writes_the_ros_layout(tmp_path):
     proc = subprocess.run([str(prefix / "bin" / "robot-rl"), "ros-install"], capture_output=True, text=True,
                           cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert f"AMENT_PREFIX_PATH={prefix}" in proc.stdout
+    assert f"AMENT_PREFIX_PATH={prefix}" in proc.stdout and len(proc.stdout.splitlines()) == 2
     assert_ros_finds_the_package(python, prefix)
     # share/robot_rl follows the checkout: an edited launch file applies without reinstalling
-    assert (prefix / "share" / "robot_rl" / "launch").resolve() == (src / "launch").resolve()
+    twin = src / "launch" / "twin.launch.py"
+    assert (prefix / "share" / "robot_rl" / "launch" / "twin.launch.py").resolve() == twin.resolve()
     assert_node_runs(prefix, tmp_path)
     # running it again is harmless
     again = subprocess.run([str(prefix / "bin" / "robot-rl"), "ros-install"], capture_output=True, text=True)
