@@ -19,17 +19,6 @@ from robot_rl.spec import load_robot_spec
 
 FIRMWARE = firmware_dir()
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not installed")
-needs_arm = pytest.mark.skipif(
-    shutil.which("arm-none-eabi-gcc") is None,
-    reason="arm-none-eabi-gcc not installed (bash tools/install_system_deps.sh)",
-)
-#: the firmware's own C flags (tools/make: gnu11, -Wall, -Wmissing-braces, -fno-strict-aliasing,
-#: -Wdouble-promotion, section GC) and its Cortex-M4F target, plus issue 8's stricter warnings
-FIRMWARE_FLAGS = [
-    "-std=gnu11", "-Wall", "-Wmissing-braces", "-fno-strict-aliasing", "-Wdouble-promotion",
-    "-ffunction-sections", "-fdata-sections", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
-    "-mfpu=fpv4-sp-d16", "-Os", "-Werror", "-Wextra", "-Wshadow", "-Wconversion",
-]  # fmt: skip
 
 
 def test_car_config_header_matches_the_racecar_spec():

@@ -51,23 +51,16 @@ def config(demos, bc_weight: float, **extra) -> TrainConfig:
     return TrainConfig(robot="panda", task="reach", agent=agent, demos=str(demos), steps=100, seed=3, **extra)
 
 
-def test_bc_weight_acts_in_robot_rl_train(demos, tmp_path):
-    def make(bc_weight):
-        trainer = Trainer(config(demos, bc_weight), tmp_path / f"train_{bc_weight}", progress=False)
-        fill_online(trainer)
-        return trainer
-
-    assert_bc_changes_the_actor_only(make)
-
-
-def test_bc_weight_acts_in_robot_rl_learner(demos, tmp_path):
+@pytest.mark.parametrize("entry", ["train", "learner"])
+def test_bc_weight_acts_in_robot_rl_train_and_learner(demos, tmp_path, entry):
     from robot_rl.learner import Learner
 
     def make(bc_weight):
-        # nothing binds until run(): the update path alone, fed as the inbox would feed it
-        learner = Learner(config(demos, bc_weight), tmp_path / f"learner_{bc_weight}", progress=False)
-        fill_online(learner)
-        return learner
+        # a Learner binds nothing until run(): its update path alone, fed as its inbox would feed it
+        trainer = {"train": Trainer, "learner": Learner}[entry]
+        trainer = trainer(config(demos, bc_weight), tmp_path / f"{entry}_{bc_weight}", progress=False)
+        fill_online(trainer)
+        return trainer
 
     assert_bc_changes_the_actor_only(make)
 

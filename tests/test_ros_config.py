@@ -3,7 +3,6 @@ nodes wrap (observations from stamped inputs, command shaping, watchdog)."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -29,11 +28,11 @@ BIN = Path(sys.executable).parent
 
 
 def _setup_nodes() -> dict[str, str]:
-    tree = ast.parse((REPO / "setup.py").read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "NODES":
-            return ast.literal_eval(node.value)
-    raise AssertionError("setup.py has no NODES")
+    """The node console scripts setup.py installs (it reads them from robot_rl/ros_install.py)."""
+    from robot_rl.ros_install import NODES
+
+    assert "ros_install.NODES" in (REPO / "setup.py").read_text()
+    return NODES
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "config" / "ros").glob("*.yaml")), ids=lambda p: p.name)

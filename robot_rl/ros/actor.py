@@ -363,9 +363,13 @@ class ActorNode(SensorInputs, GraphNode):
 
     def close(self) -> None:
         if self.client is not None:
-            self.client.flush(5.0)
+            self.client.flush(FLUSH_S)
             self.client.close()
 
 
+#: at shutdown, time for the learner to acknowledge the transitions still in flight
+FLUSH_S = 5.0
+
+
 def main() -> int:
-    return run(ActorNode)
+    return run(ActorNode, shutdown_grace_s=FLUSH_S + 2.0)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
+import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -92,8 +96,52 @@ class GraphNode(Node):
         return self.create_subscription(msg_type(topic.type), topic.name, callback, qos or qos_of(topic))
 
 
-def run(node_factory: Callable[[], Node], executor_factory: Callable[[], Any] | None = None) -> int:
-    """init, build, spin until SIGINT/SIGTERM, shut down; a user error is one line and exit 2."""
+#: a node has stopped this long after SIGINT/SIGTERM (ros2 launch escalates to SIGTERM at 5 s)
+SHUTDOWN_GRACE_S = 4.0
+
+
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # run() treats it as the SIGINT it stands for
+
+
+def bound_shutdown(grace_s: float = SHUTDOWN_GRACE_S) -> None:
+    """From the first SIGINT/SIGTERM on, the process has `grace_s` to stop; then it prints its threads'
+    stacks and exits with status 1. A stop stuck in C (a callback, the middleware), where no Python
+    signal handler gets to run, still ends, and says where it stuck.
+
+    Python's C-level handler writes each handled signal to the wakeup fd at once, whatever the main
+    thread is doing, and rclpy calls the handler it replaced. SIGTERM gets a Python handler too, so that
+    it reaches the fd, and it stops the node as SIGINT does (also before rclpy is up). Call before
+    rclpy.init, in the main thread."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+
+    def watch() -> None:
+        while os.read(read_fd, 1)[0] not in (signal.SIGINT, signal.SIGTERM):
+            pass
+        time.sleep(grace_s)
+        name = os.path.basename(sys.argv[0])
+        print(
+            f"error: {name} still stopping {grace_s:.0f} s after the signal: exiting; stacks:",
+            file=sys.stderr,
+        )
+        faulthandler.dump_traceback(all_threads=True)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="shutdown-bound", daemon=True).start()
+
+
+def run(
+    node_factory: Callable[[], Node],
+    executor_factory: Callable[[], Any] | None = None,
+    shutdown_grace_s: float = SHUTDOWN_GRACE_S,
+) -> int:
+    """init, build, spin until SIGINT/SIGTERM, shut down (within `shutdown_grace_s`, `bound_shutdown`);
+    a user error is one line and exit 2."""
+    bound_shutdown(shutdown_grace_s)
     rclpy.init(args=sys.argv)
     node = None
     try:
