@@ -56,13 +56,15 @@ class Graph:
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
+        stuck = []
         for name, proc in self.procs.items():
             try:  # a node ends within its shutdown bound (robot_rl.ros.common.bound_shutdown)
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
-                raise AssertionError(f"{name} did not stop within 10 s of SIGINT:\n{self.log(name)[-2000:]}")
+                stuck.append(f"{name} did not stop within 10 s of SIGINT:\n{self.log(name)[-2000:]}")
+        assert not stuck, "\n".join(stuck)
 
 
 class Probe:
