@@ -6,8 +6,8 @@ import faulthandler
 import importlib
 import os
 import signal
+import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -104,34 +104,53 @@ def _stop_on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # run() treats it as the SIGINT it stands for
 
 
-def bound_shutdown(grace_s: float = SHUTDOWN_GRACE_S) -> None:
-    """From the first SIGINT/SIGTERM on, the process has `grace_s` to stop; then it prints its threads'
-    stacks and exits with status 1. A stop stuck in C (a callback, the middleware), where no Python
-    signal handler gets to run, still ends, and says where it stuck.
+#: the shutdown watchdog: a separate small process, so that it acts even when a thread of the node holds
+#: the GIL in C (a stuck rclpy or middleware call), where no thread of the node could
+_WATCHDOG = """
+import os, select, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches the whole process group
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+fd, pid, grace, name = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+while True:
+    data = os.read(fd, 64)
+    if not data:
+        sys.exit(0)  # the node has exited: its end of the pipe is closed
+    if signal.SIGINT in data or signal.SIGTERM in data:
+        break
+deadline = time.monotonic() + grace
+while (left := deadline - time.monotonic()) > 0:
+    if select.select([fd], [], [], left)[0] and not os.read(fd, 64):
+        sys.exit(0)  # stopped in time
+print(f"error: {name} still stopping {grace:g} s after the signal: killing it; its threads' stacks follow",
+      file=sys.stderr, flush=True)
+os.kill(pid, signal.SIGUSR2)  # faulthandler in the node prints every thread's stack, GIL or not
+time.sleep(0.5)
+os.kill(pid, signal.SIGKILL)
+"""
 
-    Python's C-level handler writes each handled signal to the wakeup fd at once, whatever the main
-    thread is doing, and rclpy calls the handler it replaced. SIGTERM gets a Python handler too, so that
-    it reaches the fd, and it stops the node as SIGINT does (also before rclpy is up). Call before
-    rclpy.init, in the main thread."""
+
+def bound_shutdown(grace_s: float = SHUTDOWN_GRACE_S) -> subprocess.Popen:
+    """From the first SIGINT/SIGTERM on, the node has `grace_s` to stop; then its threads' stacks are
+    printed and it is killed. A stop stuck anywhere (a callback, the middleware, a C call that holds
+    the GIL) still ends, and says where it stuck.
+
+    Python's C-level handler writes each handled signal to the wakeup fd at once, whatever the node's
+    threads are doing, and rclpy calls the handler it replaced; a watchdog process reads the other
+    end. SIGTERM gets a Python handler too, so that it reaches the fd, and it stops the node as SIGINT
+    does (also before rclpy is up). Call before rclpy.init, in the main thread."""
     read_fd, write_fd = os.pipe()
     os.set_blocking(write_fd, False)
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
+    watchdog = subprocess.Popen(
+        [sys.executable, "-S", "-c", _WATCHDOG, str(read_fd), str(os.getpid()), str(grace_s),
+         os.path.basename(sys.argv[0])],
+        pass_fds=(read_fd,),
+    )  # fmt: skip
+    os.close(read_fd)
     signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
-
-    def watch() -> None:
-        while os.read(read_fd, 1)[0] not in (signal.SIGINT, signal.SIGTERM):
-            pass
-        time.sleep(grace_s)
-        name = os.path.basename(sys.argv[0])
-        print(
-            f"error: {name} still stopping {grace_s:.0f} s after the signal: exiting; stacks:",
-            file=sys.stderr,
-        )
-        faulthandler.dump_traceback(all_threads=True)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="shutdown-bound", daemon=True).start()
+    return watchdog
 
 
 def run(
