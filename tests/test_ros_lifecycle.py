@@ -66,6 +66,13 @@ def test_every_node_starts_and_stops_20_times_within_the_bound(ros_domain, tmp_p
     slow: list[str] = []
     try:
         for round_ in range(20):
+            # the last round's nodes must be gone from discovery, or they would pass for this round's
+            deadline = time.monotonic() + 30
+            while set(probe.get_node_names()) & set(NODES) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not set(probe.get_node_names()) & set(NODES), (
+                f"round {round_}: the last round's nodes linger"
+            )
             logs = {n: (tmp_path / f"{n}_{round_}.log").open("w") for n in NODES}
             args = ["--ros-args", "--params-file", str(PARAMS)]
             procs = {
