@@ -162,7 +162,7 @@ def run(
     a user error is one line and exit 2."""
     bound_shutdown(shutdown_grace_s)
     rclpy.init(args=sys.argv)
-    node = None
+    node = executor = None
     try:
         node = node_factory()
         if executor_factory is None:
@@ -182,11 +182,16 @@ def run(
             raise
         # SIGTERM shut the context down under a running callback: a normal stop
     finally:
+        close = getattr(node, "close", None)
+        if close is not None:
+            close()
+        # Shut the context down before destroying the node, as launch_ros does: the signal that stopped
+        # the node shuts the context down from rclpy's own handler, and a node destroyed meanwhile can
+        # stick in the middleware's teardown. try_shutdown takes the context's lock, so it also waits
+        # for a shutdown already under way.
+        rclpy.try_shutdown()
+        if executor is not None:
+            executor.shutdown(timeout_sec=1.0)  # callbacks still running finish first
         if node is not None:
-            close = getattr(node, "close", None)
-            if close is not None:
-                close()
             node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
     return 0
