@@ -3,10 +3,14 @@
 Pure numpy and robot-agnostic: it reads the robot spec (`safety:` limits, observation and action
 layouts, and for quadrotors the `model:`/`controller:` sections) and decides per command:
 
-- e-stop (`EStop`): latches on request or on any guard below and holds until cleared;
+- e-stop (`EStop`): the operator's stop; latches on request and holds until the operator clears it;
+- fault latch (`SafetyLayer.fault`, an `EStop` too): the guards that mean the robot no longer knows
+  where it is (non-finite observations, a sensor that went stale) latch it; `resume()` clears it
+  once the cause is gone (a reset), and it never clears the operator's e-stop;
 - NaN/inf guards on observations, actions and network weights (`nonfinite_keys`, `all_finite`,
   `nonfinite_parameters`);
-- stale-sensor stop (`SensorClock`): inputs older than `safety.sensor_max_age_s` stop the robot;
+- stale-sensor stop (`SensorClock`): inputs older than `safety.sensor_max_age_s` stop the robot
+  (one never received yet stops it too, without latching: the robot has not moved on it);
 - command watchdog (`CommandWatchdog`): no fresh command within `safety.command_timeout_s` ->
   the robot's fallback (hold for arms, land for quadrotors, brake for cars);
 - a shield (`controllers.shields`) per kind of robot, chosen from the spec's field names, that bounds the
@@ -41,7 +45,7 @@ from robot_rl.spec import Field, RobotSpec
 
 FALLBACKS = ("hold", "land", "brake")
 #: every reason the layer counts (`SafetyLayer.counts`); "ok" is not counted
-REASONS = ("shield", "estop", "watchdog", "stale_sensor", "nan_obs", "nan_action")
+REASONS = ("shield", "estop", "fault", "watchdog", "stale_sensor", "nan_obs", "nan_action")
 
 
 # -- finite guards ---------------------------------------------------------------------------
@@ -136,6 +140,10 @@ class SensorClock:
     def stale(self, now: float) -> list[str]:
         return [n for n, t in self.stamps.items() if t is None or now - t > self.max_age_s]
 
+    def lost(self, now: float) -> list[str]:
+        """The stale inputs that had been seen: a sensor that stopped, not one that has not started."""
+        return [n for n, t in self.stamps.items() if t is not None and now - t > self.max_age_s]
+
 
 # -- the layer -------------------------------------------------------------------------------
 @dataclass
@@ -143,15 +151,20 @@ class Decision:
     """What the layer did with one command."""
 
     action: np.ndarray
-    reason: str  # "ok", "shield", "estop", "watchdog", "stale_sensor", "nan_obs", "nan_action"
+    reason: str  # "ok", "shield", or a stop: "estop", "fault", "watchdog", "stale_sensor", "nan_action"
+
+    @property
+    def stopped(self) -> bool:
+        """The action is the robot's fallback (hold, land, brake), not the policy's."""
+        return self.reason not in ("ok", "shield")
 
 
 class SafetyLayer:
     """All guards in one place: `command(action, state, now)` returns the action to send.
 
-    `latch_on` lists the reasons that trigger the e-stop latch (default: non-finite
-    observations and stale sensors, which mean the robot does not know where it is); a NaN
-    action or a missed command only falls back for that step.
+    `latch_on` lists the reasons that latch the fault (default: non-finite observations and
+    stale sensors, which mean the robot does not know where it is); a NaN action or a missed
+    command only falls back for that step. The operator's e-stop (`estop`) is a separate latch.
     """
 
     def __init__(
@@ -169,6 +182,7 @@ class SafetyLayer:
         self.shield = shield if shield is not None else make_shield(spec, action_fields, obs_fields)
         self.box = SafetyBox.from_spec(spec.safety)
         self.estop = EStop()
+        self.fault = EStop()
         self.watchdog = CommandWatchdog(spec.safety.command_timeout_s)
         self.sensors = SensorClock(spec.safety.sensor_max_age_s, ["state"])
         self.latch_on = latch_on
@@ -191,13 +205,18 @@ class SafetyLayer:
         state = obs["state"] if isinstance(obs, Mapping) else obs
         bad = nonfinite_keys(obs) if isinstance(obs, Mapping) else ([] if all_finite(state) else ["state"])
         if bad:
-            self._count("nan_obs")
-            if "nan_obs" in self.latch_on:
-                self.estop.trigger(f"non-finite observation: {', '.join(bad)}")
+            self.reject(f"non-finite observation: {', '.join(bad)}")
             return False
         self._state = np.asarray(state, dtype=np.float32)
         self.sensors.stamp("state", now)
         return True
+
+    def reject(self, why: str) -> None:
+        """A sensor reading refused before it could be observed (non-finite): counted as `nan_obs`,
+        and latches the fault."""
+        self._count("nan_obs")
+        if "nan_obs" in self.latch_on:
+            self.fault.trigger(why)
 
     def _count(self, reason: str) -> None:
         self.counts[reason] = self.counts.get(reason, 0) + 1
@@ -205,6 +224,30 @@ class SafetyLayer:
     def _stop(self, reason: str) -> Decision:
         self._count(reason)
         return Decision(self.shield.fallback(self._state), reason)
+
+    @property
+    def stopped(self) -> bool:
+        """A latch holds the robot: the operator's e-stop or a fault."""
+        return self.estop.engaged or self.fault.engaged
+
+    def resume(self) -> None:
+        """Clear a latched fault (its cause is gone: the robot was reset); the e-stop stays."""
+        self.fault.clear()
+
+    def stop_reason(self, now: float) -> str | None:
+        """Why the robot must not act at `now` whatever it is commanded (a stale sensor, the e-stop,
+        a latched fault), or None. A sensor that stopped latches the fault here."""
+        stale = self.sensors.stale(now)
+        lost = self.sensors.lost(now)
+        if lost and "stale_sensor" in self.latch_on:
+            self.fault.trigger("stale sensor: " + ", ".join(lost))
+        if self.estop.engaged:
+            return "estop"
+        if stale:
+            return "stale_sensor"
+        if self.fault.engaged:
+            return "fault"
+        return None
 
     def command(
         self,
@@ -214,6 +257,7 @@ class SafetyLayer:
         controller_state: np.ndarray | None = None,
         contact_force: np.ndarray | None = None,
         position: np.ndarray | None = None,
+        issued: float | None = None,
     ) -> Decision:
         """The action to send at time `now`; `action` None means no fresh command this tick.
 
@@ -224,23 +268,23 @@ class SafetyLayer:
         `contact_force` (N, base frame, the force the surroundings exert on the robot) and
         `position` (m, world frame, odometry) feed the shields that use them (arm force limit,
         quadrotor position box); without them those limits are not enforced.
+        `issued`: when the command was computed (the stamp of the observation it acts on; default
+        `now`); the watchdog counts its age from then, and one already older than the timeout is
+        not sent.
         """
         if controller_state is not None and all_finite(controller_state):
             self._state = np.asarray(controller_state, dtype=np.float32)
-        if self.sensors.stale(now):
-            if "stale_sensor" in self.latch_on:
-                self.estop.trigger("stale sensor: " + ", ".join(self.sensors.stale(now)))
-            return self._stop("stale_sensor")
-        if self.estop.engaged:
-            return self._stop("estop")
+        reason = self.stop_reason(now)
+        if reason is not None:
+            return self._stop(reason)
         fresh = action is not None
         if fresh:
-            self.watchdog.feed(now)
+            self.watchdog.feed(min(now, issued) if issued is not None else now)
             if not all_finite(action):
                 return self._stop("nan_action")
-        elif self.watchdog.expired(now):
+        if self.watchdog.expired(now):
             return self._stop("watchdog")
-        else:
+        if not fresh:
             # Between commands the last one stands, still through the shield (the state moved).
             last = self._last
             action = self.shield.repeat(last) if last is not None else self.shield.fallback(self._state)

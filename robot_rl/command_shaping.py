@@ -1,19 +1,17 @@
-"""The robot-side command layer between a policy action and a robot driver, and its watchdog.
+"""The robot-side command layer between a normalized action and a robot driver.
 
 Pure numpy (the ROS controller node is glue around it, the latency benchmark and tests use it
-directly). A `Shaper` turns a normalized policy action into the physical command the robot's
-real controller takes, with the same limits the twin applies:
+directly). What is sent is decided before this, by `controllers.safety_layer.SafetyLayer` (the
+e-stop, the fault latch, the watchdog, the shield and the hold/land/brake fallback, the same code
+the twin runs); a `Shaper` turns the action it chose into the physical command the robot's real
+controller takes, with the same limits the twin applies:
 
 - Panda: an equilibrium pose for the 1 kHz Cartesian impedance controller: the reference moves by
-  the policy's delta, stays within `max_reference_lead` of the measured pose and inside the safety
-  box. Hold: the measured pose.
+  the action's delta, stays within `max_reference_lead` of the measured pose and inside the safety
+  box. After `resync()` it starts again from the measured pose (a hold is a resync and a zero delta).
 - Crazyflie: motor forces for the firmware's controlModeForce (the layout policies are trained
-  with), or collective thrust and body rates for its rate loop (`rates` mode). Land: every motor
-  (or zero rates and the collective thrust) below hover, so the vehicle sinks slowly.
-- Racecar: steering angle and speed target with the policy's action-rate limit. Brake: speed 0,
-  steering kept.
-
-`Watchdog` says when the newest command is too old (spec `safety.command_timeout_s`).
+  with), or collective thrust and body rates for its rate loop (`rates` mode).
+- Racecar: steering angle and speed target with the policy's action-rate limit.
 """
 
 from __future__ import annotations
@@ -100,18 +98,21 @@ class Shaper:
             raise ConfigError("", "action", f"{self.size} values ({', '.join(self.channels)})", a.size)
         return {name: a[where] for name, where in field_slices(self.fields).items()}
 
-    def measured(self, **state: Any) -> None:
-        """The newest robot state the shaper needs (Panda: pose)."""
+    def measured(self, name: str, value: Sequence[float]) -> None:
+        """The newest value of a measured state field (the spec's name); a shaper keeps what it needs
+        (the Panda's: its pose)."""
 
     def command(self, action: Sequence[float]) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def safe_command(self) -> dict[str, Any]:
-        """Hold / land / brake."""
+        """The driver's command for a normalized action ({} while there is nothing safe to command)."""
         raise NotImplementedError
 
     def resync(self) -> None:
         """Forget references built from earlier commands (after a hold or a reset)."""
+
+    @property
+    def commanded(self) -> Any:
+        """The target the robot is commanded to (the Panda's reference position), or None."""
+        return None
 
 
 class PandaShaper(Shaper):
@@ -127,12 +128,18 @@ class PandaShaper(Shaper):
         self.ref_pos: np.ndarray | None = None
         self.ref_quat = self.ee_quat
 
-    def measured(self, ee_pos: Sequence[float], ee_quat: Sequence[float], **_: Any) -> None:
-        self.ee_pos = np.asarray(ee_pos, dtype=np.float64)
-        self.ee_quat = np.asarray(ee_quat, dtype=np.float64)
+    def measured(self, name: str, value: Sequence[float]) -> None:
+        if name == "ee_pos":
+            self.ee_pos = np.asarray(value, dtype=np.float64)
+        elif name == "ee_quat":
+            self.ee_quat = np.asarray(value, dtype=np.float64)
 
     def resync(self) -> None:
         self.ref_pos = None
+
+    @property
+    def commanded(self) -> Any:
+        return self.ref_pos
 
     def command(self, action: Sequence[float]) -> dict[str, Any]:
         parts = self.split(action)
@@ -147,22 +154,10 @@ class PandaShaper(Shaper):
         width = 0.0 if g > GRIPPER_THRESHOLD else (GRIPPER_OPEN_M if g < -GRIPPER_THRESHOLD else None)
         return {"position": self.ref_pos.copy(), "quat": np.asarray(self.ref_quat), "gripper": width}
 
-    def safe_command(self) -> dict[str, Any]:
-        if self.ee_pos is None:
-            return {}
-        self.ref_pos, self.ref_quat = self.box.clip(self.ee_pos), self.ee_quat
-        return {"position": self.ref_pos.copy(), "quat": np.asarray(self.ref_quat), "gripper": None}
-
 
 class CrazyflieShaper(Shaper):
     """`force`: one normalized force per motor (0..1 of max_thrust_n, M1..M4) for the firmware's
     controlModeForce; `rates`: collective thrust and body rates for its rate loop."""
-
-    def __init__(self, spec: RobotSpec, land_thrust_ratio: float = 0.85, action_mode: str = ""):
-        super().__init__(spec, action_mode)
-        m = spec.model
-        hover = m["mass_kg"] * 9.81 / (4.0 * m["max_thrust_n"])
-        self.land_thrust = land_thrust_ratio * hover  # per motor, and collective: the same fraction
 
     def command(self, action: Sequence[float]) -> dict[str, Any]:
         parts = self.split(action)
@@ -170,11 +165,6 @@ class CrazyflieShaper(Shaper):
             return {"forces": _physical(self.fields[0], parts["motor_forces"])}
         thrust = float(_physical(self.fields[0], parts["collective_thrust"])[0])
         return {"thrust": thrust, "rates": _physical(self.fields[1], parts["body_rates"])}
-
-    def safe_command(self) -> dict[str, Any]:
-        if self.action_mode == "force":
-            return {"forces": np.full(4, self.land_thrust)}
-        return {"thrust": self.land_thrust, "rates": np.zeros(3)}
 
 
 class RacecarShaper(Shaper):
@@ -201,42 +191,14 @@ class RacecarShaper(Shaper):
         self.applied = limit_rate(a, self.applied, self.config.action_rate_limit)
         return self._to_command()
 
-    def safe_command(self) -> dict[str, Any]:
-        self.applied = np.array([self.applied[0], 0.0])
-        return self._to_command()
 
-
-def make_shaper(spec: RobotSpec, land_thrust_ratio: float = 0.85, action_mode: str = "") -> Shaper:
+def make_shaper(spec: RobotSpec, action_mode: str = "") -> Shaper:
     if spec.name == "panda":
         return PandaShaper(spec, action_mode)
     if spec.name == "crazyflie":
-        return CrazyflieShaper(spec, land_thrust_ratio, action_mode)
+        return CrazyflieShaper(spec, action_mode)
     if spec.name == "racecar":
         return RacecarShaper(spec, action_mode)
     raise ConfigError(
         spec.source, "name", "a robot with a command layer: panda, crazyflie, racecar", spec.name
     )
-
-
-class Watchdog:
-    """Trips when no fresh command arrived within `timeout_s`; re-arms on the next command."""
-
-    def __init__(self, timeout_s: float):
-        self.timeout_s = timeout_s
-        self.last_s: float | None = None
-        self.tripped = True  # nothing commanded yet: the robot holds
-
-    def feed(self, now_s: float) -> bool:
-        """A fresh command; True when this re-arms a tripped watchdog."""
-        self.last_s = now_s
-        was, self.tripped = self.tripped, False
-        return was
-
-    def check(self, now_s: float) -> bool:
-        """True exactly once, when the watchdog trips."""
-        if self.tripped or self.last_s is None:
-            return False
-        if now_s - self.last_s > self.timeout_s:
-            self.tripped = True
-            return True
-        return False

@@ -36,7 +36,7 @@ class ObservationBuilder:
     target) are set by the caller with `update` like any other, stamped when set. `task_fields`
     ((name, size) pairs, the task's observation) follow the robot's fields in the state vector, as
     in the twin; they may have their own age limit `task_max_age_s` (a perception node or a goal
-    publisher may run slower than the robot's driver).
+    publisher may run slower than the robot's driver). `only` keeps a subset of the robot's fields.
     """
 
     def __init__(
@@ -46,10 +46,12 @@ class ObservationBuilder:
         max_age_s: float | None = None,
         task_fields: Sequence[tuple[str, int]] = (),
         task_max_age_s: float | None = None,
+        only: Sequence[str] | None = None,
     ):
         self.spec = spec
         self.max_age_s = spec.safety.sensor_max_age_s if max_age_s is None else max_age_s
-        self.fields = {f.name: f.size for f in spec.observation}
+        # `only`: the robot fields a node needs (the controller: what the driver measures)
+        self.fields = {f.name: f.size for f in spec.observation if only is None or f.name in only}
         for name, size in task_fields:
             if name in self.fields:
                 raise InputError(f"task field '{name}' is also a {spec.name} state field")

@@ -310,7 +310,6 @@ NODE_PARAMS: dict[str, dict[str, Any]] = {
         **COMMON,
         "action_mode": "",
         "watchdog_hz": 200,
-        "land_thrust_ratio": 0.85,
         "realtime_priority": 0,
     },
     "reset": {

@@ -7,7 +7,7 @@ x policy period) unless the caller passes `now=` to `step_at`. Off by default: n
 env unless asked, so training runs are unchanged. The twin's contact force and position stand
 for the robot's force estimate and odometry (the arm's force limit, the quadrotor's box).
 
-info["safety"] is the layer's decision for the step ("ok", "shield", "estop", "watchdog",
+info["safety"] is the layer's decision for the step ("ok", "shield", "estop", "fault", "watchdog",
 "stale_sensor", "nan_action"; "nan_obs" is counted when a reading is rejected); `counts`
 accumulates them for the run's metrics.
 """
@@ -107,5 +107,10 @@ class SafeEnv(gym.Wrapper):
         seen = obs_fault(obs) if obs_fault is not None else obs
         self.layer.observe(seen, now)
         self._obs = obs
-        info = {**info, "safety": decision.reason, "estop": self.layer.estop.engaged}
+        info = {
+            **info,
+            "safety": decision.reason,
+            "estop": self.layer.estop.engaged,
+            "fault": self.layer.fault.engaged,
+        }
         return obs, reward, terminated, truncated, info

@@ -12,12 +12,12 @@ import pytest
 
 from robot_rl.command_shaping import (
     ACTION_MODES,
-    Watchdog,
     action_channels,
     graph_action_fields,
     make_shaper,
     twin_robot_options,
 )
+from robot_rl.controllers.safety_layer import SafetyLayer
 from robot_rl.errors import ConfigError
 from robot_rl.observations import InputError, ObservationBuilder
 from robot_rl.rosgraph import NODE_PARAMS, TASK_INPUTS, check_params_file, task_inputs
@@ -96,39 +96,41 @@ def test_observation_builder_lays_out_fields_as_the_spec_and_drops_stale_or_bad_
         cams.image("wrist", np.zeros((64, 64, 3), np.uint8), 1.0)
 
 
-def test_watchdog_trips_once_after_the_timeout_and_rearms():
-    w = Watchdog(0.2)
-    assert w.tripped and not w.check(1.0)  # nothing commanded yet: holding, nothing to report
-    assert w.feed(1.0)  # first command re-arms
-    assert not w.check(1.19) and w.check(1.21) and not w.check(1.5)
-    assert w.feed(1.6) and not w.feed(1.7)
-
-
 def test_panda_reference_stays_in_the_box_and_near_the_arm():
     spec = load_robot_spec("panda")
     s = make_shaper(spec)
     assert action_channels(spec) == ["ee_delta_pos.0", "ee_delta_pos.1", "ee_delta_pos.2", "gripper"]
     assert s.command([1, 0, 0, 0]) == {}  # no measured pose yet: nothing to command
-    s.measured(ee_pos=[0.74, 0.0, 0.3], ee_quat=[1, 0, 0, 0])
+    s.measured("ee_pos", [0.74, 0.0, 0.3])
     for _ in range(20):
         cmd = s.command([1.0, 0.0, -1.0, 1.0])
     assert cmd["position"][0] == pytest.approx(spec.safety.box_high[0])  # clipped into the box
     assert cmd["position"][2] == pytest.approx(0.3 - 0.05)  # within max_reference_lead of the arm
     assert cmd["gripper"] == 0.0
-    s.measured(ee_pos=[0.5, 0.1, 0.2], ee_quat=[1, 0, 0, 0])
-    np.testing.assert_allclose(s.safe_command()["position"], [0.5, 0.1, 0.2])
+    # the hold (the controller's fallback): a resync and a zero delta stand at the measured pose
+    s.measured("ee_pos", [0.5, 0.1, 0.2])
+    s.resync()
+    hold = s.command(SafetyLayer(spec, action_fields=s.fields).shield.fallback(None))
+    np.testing.assert_allclose(hold["position"], [0.5, 0.1, 0.2])
+    assert hold["gripper"] is None  # the gripper keeps its last command
 
 
 def test_car_rate_limit_and_brake_and_quadrotor_land():
-    car = make_shaper(load_robot_spec("racecar"))
+    spec = load_robot_spec("racecar")
+    car = make_shaper(spec)
     cmd = car.command([1.0, 1.0])
     assert cmd["steer"] == pytest.approx(0.2 * 0.4) and cmd["speed"] == pytest.approx(0.2 * 3.0)
-    brake = car.safe_command()
-    assert brake["speed"] == 0.0 and brake["steer"] == pytest.approx(cmd["steer"])
+    # the brake is the layer's fallback (steering held, throttle 0) through the same rate limit
+    state = np.zeros(spec.obs_size, np.float32)
+    state[2:4] = [1.0, 1.0]  # last_action
+    for _ in range(10):
+        brake = car.command(SafetyLayer(spec).shield.fallback(state))
+    assert brake["speed"] == 0.0 and brake["steer"] == pytest.approx(0.4)
     spec = load_robot_spec("crazyflie")
     quad = make_shaper(spec, action_mode="rates")
     hover = spec.model["mass_kg"] * 9.81 / (4 * spec.model["max_thrust_n"])
-    land = quad.safe_command()
+    # with no state measured the land law sinks open loop: below hover, zero rates
+    land = quad.command(SafetyLayer(spec, action_fields=quad.fields).shield.fallback(None))
     assert 0.5 * hover < land["thrust"] < hover and not np.any(land["rates"])
     full = quad.command([1.0, 1.0, -1.0, 0.0])
     assert full["thrust"] == pytest.approx(1.0)
@@ -239,7 +241,8 @@ def test_quadrotor_lands_in_motor_force_mode_and_refuses_other_modes_of_other_ro
     hover = spec.model["mass_kg"] * 9.81 / (4 * spec.model["max_thrust_n"])
     assert quad.channels == [f"motor_forces.{i}" for i in range(4)]
     np.testing.assert_allclose(quad.command([-1.0, 0.0, 1.0, 0.5])["forces"], [0.0, 0.5, 1.0, 0.75])
-    land = quad.safe_command()["forces"]
-    assert len(set(land)) == 1 and 0.5 * hover < land[0] < hover
+    land = quad.command(SafetyLayer(spec, action_fields=quad.fields).shield.fallback(None))["forces"]
+    np.testing.assert_allclose(land, land[0])
+    assert 0.5 * hover < land[0] < hover
     with pytest.raises(ConfigError, match="action_mode"):
         make_shaper(load_robot_spec("racecar"), action_mode="rates")

@@ -68,8 +68,12 @@ def test_nan_at_every_input_is_caught():
     bad = state.copy()
     bad[4] = np.nan
     assert not layer.observe({"state": bad, "wrist": np.zeros((2, 2, 3), np.uint8)}, 0.02)
-    assert layer.estop.engaged and "state" in layer.estop.reason
-    assert layer.command(np.zeros(4), 0.02).reason == "estop"
+    assert layer.fault.engaged and "state" in layer.fault.reason and not layer.estop.engaged
+    assert layer.command(np.zeros(4), 0.02).reason == "fault"
+    layer.estop.clear()  # the operator's clear does not release a fault ...
+    assert layer.command(np.zeros(4), 0.02).reason == "fault"
+    layer.resume()  # ... a resume (after a reset) does
+    assert layer.command(np.zeros(4), 0.02).reason == "ok"
     assert nonfinite_keys({"state": bad, "other": np.ones(2)}) == ["state"]
     # weights: a learner that diverged never reaches the robot
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
@@ -115,7 +119,23 @@ def test_stale_sensor_stops_and_latches():
     layer.observe(state, 0.0)
     assert layer.command(np.zeros(4), 0.05).reason == "ok"
     assert layer.command(np.zeros(4), 0.15).reason == "stale_sensor"  # sensor_max_age_s 0.1
-    assert layer.estop.engaged
+    assert layer.fault.engaged and "stale sensor" in layer.fault.reason
+    layer.observe(state, 0.2)  # the sensor is back: the fault holds until a resume
+    assert layer.command(np.zeros(4), 0.2).reason == "fault"
+    layer.resume()
+    assert layer.command(np.zeros(4), 0.2).reason == "ok"
+
+
+def test_a_sensor_not_yet_seen_stops_without_latching_and_old_commands_are_not_sent():
+    _, layer, state = _panda_layer()
+    layer.reset(0.0)
+    assert layer.command(np.zeros(4), 0.0).reason == "stale_sensor"  # nothing measured yet
+    assert not layer.stopped
+    layer.observe(state, 0.01)
+    assert layer.command(np.zeros(4), 0.01).reason == "ok"
+    timeout = layer.watchdog.timeout_s
+    # a command computed from an observation older than the timeout is refused, not sent
+    assert layer.command(np.zeros(4), 0.02, issued=0.02 - timeout - 0.01).reason == "watchdog"
 
 
 def test_arm_shield_keeps_targets_inside_the_box():
@@ -150,10 +170,10 @@ def test_twin_holds_under_estop_and_nan_observation():
         return {**obs, "state": np.full_like(obs["state"], np.nan)}
 
     _, _, _, _, info = env.step_at(np.array([1.0, 0.0, 0.0, 0.0]), env.now, obs_fault=corrupt)
-    assert info["safety"] == "ok" and env.layer.estop.engaged
+    assert info["safety"] == "ok" and info["fault"] and env.layer.fault.engaged
     for _ in range(3):
         _, _, _, _, info = env.step(np.array([1.0, 1.0, 1.0, 0.0]))
-        assert info["safety"] == "estop"
+        assert info["safety"] == "fault"
     np.testing.assert_allclose(commanded_target(env), ref + np.array([0.02, 0.0, 0.0]), atol=1e-9)
     env.close()
 

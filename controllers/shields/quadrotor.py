@@ -56,6 +56,14 @@ class QuadShieldConfig:
     climb_integral_gain: float = param(
         4.0, doc="recovery: gain on the integral of the vertical speed error", unit="1/s^2", ge=0
     )
+    blind_land_fraction: float = param(
+        0.85,
+        doc="land with no state to fly on (none measured yet, or lost): every motor, or the collective "
+        "thrust, at this fraction of hover and zero body rates, so the vehicle sinks",
+        unit="1",
+        gt=0,
+        lt=1,
+    )
     climb_integral_limit: float = param(
         1.0, doc="recovery: bound of that integral (x gain: the largest thrust trim)", unit="m", ge=0
     )
@@ -287,9 +295,13 @@ class QuadShield(Shield):
         return np.asarray(action, dtype=np.float32)
 
     def fallback(self, state):
-        """Land: level attitude, descend at `descend_speed` (motors idle once down is for the robot)."""
+        """Land: level attitude, descend at `descend_speed` (motors idle once down is for the robot).
+        With no state to fly on, sink open loop at `blind_land_fraction` of hover."""
         if state is None:
-            return np.zeros(self.action_size, dtype=np.float32)
+            hover = self.mass * GRAVITY / (4.0 * self.max_thrust)
+            thrust = self.config.blind_land_fraction * hover
+            physical = [thrust, 0.0, 0.0, 0.0] if self.rates_mode else [thrust] * 4
+            return np.clip((np.asarray(physical) - self._offset) / self._scale, -1.0, 1.0).astype(np.float32)
         out = self.recovery(state, vz_target=-self.descend_speed)
         self._track(out)
         return out

@@ -105,13 +105,12 @@ def run_adversarial(robot: str, steps: int, seed: int = 0, progress: bool = Fals
 
         else:
             act = rng.uniform(-1.0, 1.0, size) if pattern in (0, 3) else action
-            if env.layer.estop.engaged:
-                env.layer.estop.clear()  # the operator clears it: the sensor is back
+            env.layer.resume()  # the sensor is back: the fault is cleared, as a reset would
         _, _, terminated, truncated, info = env.step_at(act, env.now, obs_fault=fault)
         check()
         if terminated or truncated:
             terminated_by_task += bool(terminated and not info.get("success"))
-            env.layer.estop.clear()
+            env.layer.resume()
             env.reset(seed=seed + episodes)
             episodes += 1
     wall = time.perf_counter() - start

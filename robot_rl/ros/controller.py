@@ -1,15 +1,20 @@
 """controller: the robot-side command layer between the actor and the robot's driver.
 
-Takes the newest policy action (robot_rl.rosgraph.ACTION), shapes it into the driver's command
-(robot_rl.command_shaping: Panda equilibrium pose in the safety box, Crazyflie motor forces, or
-thrust and body rates with `action_mode: rates`, car steering and speed with the action-rate limit)
-and publishes it at once. An action whose channel names are not this controller's layout is
-refused (an actor and a controller set to different action modes must not fly). A watchdog
-checked at `watchdog_hz` holds / lands / brakes when no fresh action arrived within the spec's
-`safety.command_timeout_s`. A non-finite value in a state message latches a fault: the robot is
-stopped and actions are ignored until `/robot_rl/controller/resume` (the reset node calls it).
-The e-stop (`/robot_rl/estop`, std_srvs/SetBool) latches the same stop on request (`data: true`)
-and only `data: false` clears it: neither a resume nor a reset does.
+Every command passes `controllers.safety_layer.SafetyLayer`, the code the twin trains and is
+evaluated behind: the operator's e-stop, the fault latch (a non-finite state, a sensor that went
+stale), the command watchdog (spec `safety.command_timeout_s`, checked at `watchdog_hz`), the
+robot's shield, and its one hold / land / brake law. The layer sees the driver's state in the
+spec's layout (the measured fields, `robot_rl.ros.inputs`). What it decides is shaped into the
+driver's command (robot_rl.command_shaping: Panda equilibrium pose in the safety box, Crazyflie
+motor forces, or thrust and body rates with `action_mode: rates`, car steering and speed with the
+action-rate limit) and published at once; a fallback is streamed at the policy rate to robots that
+take setpoint streams (quadrotor, car), and sent once to the Panda, whose equilibrium persists.
+
+An action whose channel names are not this controller's layout is refused (an actor and a
+controller set to different action modes must not fly). A latched fault holds until
+`/robot_rl/controller/resume` (the reset node calls it). The e-stop (`/robot_rl/estop`,
+std_srvs/SetBool) latches on `data: true` and only `data: false` clears it: neither a resume nor
+a reset does.
 """
 
 from __future__ import annotations
@@ -22,14 +27,29 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, String
 from std_srvs.srv import SetBool, Trigger
 
-from robot_rl.command_shaping import Watchdog, make_shaper
-from robot_rl.observations import InputError, check_finite
+from robot_rl.command_shaping import make_shaper
+from robot_rl.controllers.safety_layer import Decision, SafetyLayer
+from robot_rl.observations import InputError, ObservationBuilder
 from robot_rl.ros.common import LATCHED_QOS, GraphNode, run, to_stamp
+from robot_rl.ros.inputs import SensorInputs
 from robot_rl.rosgraph import ACTION, CONTROLLER_STATE, ESTOP_SERVICE, RESUME_SERVICE, robot_topics
 from robot_rl.spec import load_robot_spec
 
+#: observation fields the actor computes rather than the driver measures: the controller's layer
+#: goes without them (`last_action` it keeps itself, from what it sent)
+NOT_MEASURED = ("pos_error",)
+#: the controller's published state per stop reason (a sensor never seen yet is a hold, not a fault)
+STATE_OF = {
+    "estop": "estop",
+    "fault": "fault",
+    "stale_sensor": "hold",
+    "watchdog": "hold",
+    "nan_action": "hold",
+}
+DOING = {"hold": "holding pose", "land": "landing", "brake": "braking"}
 
-class ControllerNode(GraphNode):
+
+class ControllerNode(SensorInputs, GraphNode):
     kind = "controller"
 
     def __init__(self):
@@ -37,24 +57,27 @@ class ControllerNode(GraphNode):
         p = self.p
         self.robot_name = p["robot"]
         self.spec = load_robot_spec(self.robot_name)
-        self.shaper = make_shaper(self.spec, p["land_thrust_ratio"], p["action_mode"])
+        self.shaper = make_shaper(self.spec, p["action_mode"])
         self.topics = robot_topics(self.robot_name, self.shaper.action_mode)
-        self.watchdog = Watchdog(self.spec.safety.command_timeout_s)
-        self.fault = ""
-        self.estop = False
+        measured = [f.name for f in self.spec.observation if f.name not in NOT_MEASURED]
+        self.builder = ObservationBuilder(self.spec, only=measured)
+        self.target = np.zeros(3)  # SensorInputs' pos_error target: unused here
+        obs_fields = [f for f in self.spec.observation if f.name in measured]
+        self.layer = SafetyLayer(self.spec, action_fields=self.shaper.fields, obs_fields=obs_fields)
+        self.doing = DOING[self.layer.fallback_mode]
+        self.last_sent = np.zeros(self.shaper.size, np.float32)
+        self.holding = True  # nothing commanded yet: the robot holds
         self.state = ""
         self.command_pub = self.pub(self.topics["command"])
         self.gripper_pub = self.pub(self.topics["gripper"]) if "gripper" in self.topics else None
         self.state_pub = self.create_publisher(String, CONTROLLER_STATE.name, LATCHED_QOS)
         self.sub(ACTION, self.on_action)
-        for key in ("pose", "odom", "imu"):
-            if key in self.topics:
-                self.sub(self.topics[key], lambda msg, k=key: self.on_state(k, msg))
+        self.subscribe_inputs()
         self.create_service(Trigger, RESUME_SERVICE, self.on_resume)
         self.create_service(SetBool, ESTOP_SERVICE, self.on_estop)
         self.create_timer(1.0 / p["watchdog_hz"], self.on_timer)
         # Streamed setpoints (quadrotor, car) keep flowing while stopped; the Panda's equilibrium persists.
-        self.stream_safe = self.robot_name != "panda"
+        self.stream_safe = self.layer.fallback_mode != "hold"
         self.safe_every = max(1, round(p["watchdog_hz"] / self.spec.rates.policy_hz))
         self._ticks = 0
         self.set_state("hold")
@@ -65,117 +88,132 @@ class ControllerNode(GraphNode):
             self.state_pub.publish(String(data=state))
 
     # -- inputs ---------------------------------------------------------------------------------
-    def on_state(self, key: str, msg: Any) -> None:
-        topic = self.topics[key].name
+    def _update_stamped(self, name: str, values: Any, stamp_s: float, topic: str) -> None:
+        """A driver state field: into the builder, and the layer observes the state once complete.
+        A non-finite value latches the fault and the robot stops at once."""
+        if name not in self.builder.fields:
+            return
         try:
-            if key == "pose":
-                p, q = msg.pose.position, msg.pose.orientation
-                pos = check_finite([p.x, p.y, p.z], f"{topic} (position)")
-                quat = check_finite([q.x, q.y, q.z, q.w], f"{topic} (orientation)")
-                self.shaper.measured(ee_pos=pos, ee_quat=quat)
-            elif key == "odom":
-                p, tw = msg.pose.pose.position, msg.twist.twist
-                check_finite([p.x, p.y, p.z, tw.linear.x, tw.linear.y, tw.linear.z], f"{topic} (odometry)")
-                check_finite([tw.angular.x, tw.angular.y, tw.angular.z], f"{topic} (odometry)")
-            else:
-                w = msg.angular_velocity
-                check_finite([w.x, w.y, w.z], f"{topic} (angular_velocity)")
+            self.builder.update(name, values, stamp_s, source=topic)
         except InputError as exc:
-            if not self.fault:
-                self.fault = str(exc)
-                action = {"panda": "holding pose", "crazyflie": "landing", "racecar": "braking"}[
-                    self.robot_name
-                ]
-                self.publish(self.shaper.safe_command(), self.now_s())
-                self.set_state("fault")
-                self.get_logger().error(f"{exc}; {action} until {RESUME_SERVICE} is called")
+            first = not self.layer.fault.engaged
+            self.layer.reject(str(exc))
+            if first:
+                self.stop_now(self.now_s())
+                self.get_logger().error(f"{exc}; {self.doing} until {RESUME_SERVICE} is called")
+            return
+        self.shaper.measured(name, values)
+        if "last_action" in self.builder.fields:
+            self.builder.update("last_action", self.last_sent, stamp_s)  # what this node sent, as of now
+        obs = self.builder.build(stamp_s)
+        if obs is not None:
+            self.layer.observe(obs["state"], self.builder.oldest_stamp())
 
-    @property
-    def stopped(self) -> bool:
-        """A latched fault or e-stop: the safe command goes out, actions are ignored."""
-        return bool(self.fault) or self.estop
+    def _feedback(self) -> dict[str, Any]:
+        """What the shield reads beyond the action: the commanded target and the odometry position."""
+        position = (
+            self._position[0] if self._position is not None and self.layer.shield.uses_position else None
+        )
+        return {"commanded": self.shaper.commanded, "position": position}
 
     def on_action(self, msg: Any) -> None:
-        if self.stopped:
+        values = np.asarray(msg.position, dtype=np.float64)
+        if list(msg.name) != self.shaper.channels or values.size != self.shaper.size:
+            self.get_logger().error(
+                f"action refused: channels [{', '.join(msg.name)}] ({values.size} values), this controller "
+                f"(action_mode {self.shaper.action_mode}) takes [{', '.join(self.shaper.channels)}]: give "
+                "actor and controller the same action_mode",
+                throttle_duration_sec=1.0,
+            )
             return
         now = self.now_s()
-        values = np.asarray(msg.position, dtype=np.float64)
-        if list(msg.name) != self.shaper.channels:
-            self.get_logger().error(
-                f"action refused: channels [{', '.join(msg.name)}], this controller (action_mode "
-                f"{self.shaper.action_mode}) takes [{', '.join(self.shaper.channels)}]: give actor and "
-                "controller the same action_mode",
-                throttle_duration_sec=1.0,
-            )
-            return
-        if values.size != self.shaper.size or not np.all(np.isfinite(values)):
-            self.get_logger().error(
-                f"action refused: {values.size} values {np.round(values, 3).tolist()}, expected "
-                f"{self.shaper.size} finite",
-                throttle_duration_sec=1.0,
-            )
-            return
-        stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
         # A command is as fresh as the observation it was computed from (arrival can lag behind);
         # a stamp from the future (clock skew between machines) counts as now.
-        if self.watchdog.feed(min(now, stamp)):
-            self.shaper.resync()
-        if self.publish(self.shaper.command(values), stamp):
-            self.set_state("ok")
+        stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+        if self.layer.stop_reason(now) is not None and self.holding:
+            return  # stopped already: the timer streams the fallback
+        decision = self.layer.command(values, now, issued=stamp, **self._feedback())
+        if decision.reason == "nan_action":
+            self.get_logger().error(
+                f"action refused: {np.round(values, 3).tolist()} is not finite; {self.doing} for this step",
+                throttle_duration_sec=1.0,
+            )
+        self.send(decision, min(now, stamp))
 
     def on_timer(self) -> None:
         now = self.now_s()
-        if self.watchdog.check(now) and not self.stopped:  # a fault or e-stop has stopped it already
-            what = {"panda": "holding pose", "crazyflie": "landing", "racecar": "braking"}[self.robot_name]
-            self.set_state("hold")  # first: whatever the driver gets after this is the safe command
-            self.publish(self.shaper.safe_command(), now)
-            age = now - (self.watchdog.last_s or now)
-            self.get_logger().warning(
-                f"no action for {1000 * self.spec.safety.command_timeout_s:.0f} ms: {what} "
-                f"(newest action {1000 * age:.0f} ms old)"
-            )
+        reason = self.layer.stop_reason(now) or ("watchdog" if self.layer.watchdog.expired(now) else None)
+        if reason is None:
+            return
+        if not self.holding or self._state_of(reason) != self.state:
+            self.stop_now(now)
+            if reason == "watchdog":
+                age = now - (self.layer.watchdog.last_command or now)
+                self.get_logger().warning(
+                    f"no action for {1000 * self.spec.safety.command_timeout_s:.0f} ms: {self.doing} "
+                    f"(newest action {1000 * age:.0f} ms old)"
+                )
+            elif self.layer.fault.engaged and reason in ("stale_sensor", "fault"):
+                self.get_logger().error(
+                    f"{self.layer.fault.reason} ({', '.join(self.builder.missing(now)) or 'back now'}); "
+                    f"{self.doing} until {RESUME_SERVICE} is called",
+                    throttle_duration_sec=5.0,
+                )
             self._ticks = 0
             return
         self._ticks += 1
-        if (
-            self.stream_safe
-            and (self.watchdog.tripped or self.stopped)
-            and self._ticks % self.safe_every == 0
-        ):
-            self.publish(self.shaper.safe_command(), now)
+        if self.stream_safe and self._ticks % self.safe_every == 0:
+            self.stop_now(now)
+
+    def _state_of(self, reason: str) -> str:
+        return "fault" if self.layer.fault.engaged and reason == "stale_sensor" else STATE_OF[reason]
+
+    def stop_now(self, now: float) -> None:
+        """Send the layer's fallback (hold, land or brake, from the newest state)."""
+        self.send(self.layer.command(None, now, **self._feedback()), now)
 
     def on_resume(self, request: Any, response: Any) -> Any:
-        self.fault = ""
-        if self.estop:  # a fault cleared, but only the e-stop service releases the e-stop
+        self.layer.resume()
+        if self.layer.estop.engaged:  # a fault cleared, but only the e-stop service releases the e-stop
             response.success, response.message = False, f"e-stop engaged: clear it with {ESTOP_SERVICE} false"
             return response
-        self.shaper.resync()
-        self.set_state("ok" if not self.watchdog.tripped else "hold")
+        self.set_state("hold")  # until a fresh action arrives
         response.success, response.message = True, "resumed"
         return response
 
     def on_estop(self, request: Any, response: Any) -> Any:
-        if request.data and not self.estop:
-            self.estop = True
-            what = {"panda": "holding pose", "crazyflie": "landing", "racecar": "braking"}[self.robot_name]
-            self.publish(self.shaper.safe_command(), self.now_s())
-            self.set_state("estop")
-            self.get_logger().error(f"e-stop engaged: {what}; clear it with {ESTOP_SERVICE} false")
-        elif not request.data and self.estop:
-            self.estop = False
-            self.shaper.resync()
-            self.watchdog.tripped = True  # hold until a fresh action arrives
-            self.set_state("fault" if self.fault else "hold")
+        if request.data and not self.layer.estop.engaged:
+            self.layer.estop.trigger(f"{ESTOP_SERVICE} called")
+            self.stop_now(self.now_s())
+            self.get_logger().error(f"e-stop engaged: {self.doing}; clear it with {ESTOP_SERVICE} false")
+        elif not request.data and self.layer.estop.engaged:
+            self.layer.estop.clear()
+            self.set_state("fault" if self.layer.fault.engaged else "hold")  # until a fresh action arrives
             self.get_logger().warning("e-stop cleared: acting again on the next fresh action")
-        response.success, response.message = True, "e-stop engaged" if self.estop else "e-stop clear"
+        engaged = self.layer.estop.engaged
+        response.success, response.message = True, "e-stop engaged" if engaged else "e-stop clear"
         return response
 
     # -- output ---------------------------------------------------------------------------------
+    def send(self, decision: Decision, stamp_s: float) -> None:
+        """Shape and publish what the layer decided; the controller's state follows it."""
+        if decision.stopped:
+            if not self.holding:
+                self.shaper.resync()  # the fallback starts from the measured state (the Panda: its pose)
+                self.holding = True
+            self.set_state(self._state_of(decision.reason))
+        elif self.holding:
+            self.shaper.resync()
+            self.holding = False
+        if self.publish(self.shaper.command(decision.action), stamp_s) and not decision.stopped:
+            self.set_state("ok")
+        self.last_sent = np.asarray(decision.action, np.float32)
+
     def publish(self, cmd: dict[str, Any], stamp_s: float) -> bool:
         if not cmd:
             return False
         stamp = to_stamp(stamp_s)
-        if self.robot_name == "panda":
+        if "position" in cmd:
             msg = PoseStamped()
             msg.header.stamp, msg.header.frame_id = stamp, "panda_link0"
             pos, quat = cmd["position"], cmd["quat"]
@@ -189,7 +227,7 @@ class ControllerNode(GraphNode):
             msg = JointState(name=["m1", "m2", "m3", "m4"], effort=[float(f) for f in cmd["forces"]])
             msg.header.stamp, msg.header.frame_id = stamp, "cf1"
             self.command_pub.publish(msg)
-        elif self.robot_name == "crazyflie":
+        elif "thrust" in cmd:
             msg = TwistStamped()
             msg.header.stamp, msg.header.frame_id = stamp, "cf1"
             msg.twist.linear.z = float(cmd["thrust"])
