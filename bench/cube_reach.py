@@ -70,7 +70,7 @@ def fetch_rates(env: Any, spots: list[tuple[float, float]], rng: np.random.Gener
 def main() -> None:
     from robot_rl.benchmarks.machine import machine_info
     from robot_rl.paths import config_dir
-    from robot_rl.practice import load_practice_config
+    from robot_rl.run_config import load_practice_config
     from robot_rl.sim import make_twin
 
     cell = load_practice_config(str(config_dir() / "train" / "panda_pick_place_practice.yaml"))

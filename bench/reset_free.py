@@ -69,7 +69,8 @@ def main() -> None:
     out = Path(args.out)
     if not args.report:
         from robot_rl.paths import config_dir
-        from robot_rl.practice import Practice, load_practice_config
+        from robot_rl.practice import Practice
+        from robot_rl.run_config import load_practice_config
 
         path = config_dir() / "train" / "panda_pick_place_practice.yaml"
         config = load_practice_config(str(path), minutes=args.minutes, seed=args.seed)

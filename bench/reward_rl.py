@@ -72,7 +72,8 @@ def read_rows(run_dir: Path) -> list[dict[str, Any]]:
 def run_arm(arm: str, seed: int, out: Path, model_dir: Path, steps: int | None) -> Path:
     from robot_rl.paths import config_dir
     from robot_rl.reward import LearnedReward, load_model
-    from robot_rl.train import Trainer, load_train_config
+    from robot_rl.run_config import load_train_config
+    from robot_rl.train import Trainer
 
     model = load_model(model_dir) if arm == "learned" else None
     demos = record_demos(out, model)

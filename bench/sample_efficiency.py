@@ -50,6 +50,7 @@ import numpy as np
 
 from robot_rl.benchmarks.seed_stats import curve, iqm_with_ci, ratio_with_ci
 from robot_rl.paths import write_atomic
+from robot_rl.plots import save_iqm_curves
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
@@ -128,7 +129,7 @@ def read_rows(run_dir: Path) -> list[dict[str, Any]]:
 def budget(task: str, method: str) -> int:
     if method == "sb3":
         return TASKS[task].sb3_steps
-    from robot_rl.train import load_train_config
+    from robot_rl.run_config import load_train_config
 
     return load_train_config(str(TASKS[task].config)).steps
 
@@ -342,13 +343,13 @@ def report(
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "results.json", json.dumps(results, indent=2))
     if plot:
-        plot_curves(results, out / "curves.png")
+        save_iqm_curves(out / "curves.png", results["tasks"], THRESHOLD)
     return results
 
 
 def _task_config(task: str) -> dict[str, Any]:
     from robot_rl.config import to_dict
-    from robot_rl.train import load_train_config
+    from robot_rl.run_config import load_train_config
 
     t = TASKS[task]
     return {
@@ -374,48 +375,6 @@ def _ratio(rlpd: dict[str, Any], sb3: dict[str, Any], reps: int) -> dict[str, An
         rlpd["seeds_settled"] < rlpd["seeds_planned"] or sb3["seeds_settled"] < sb3["seeds_planned"]
     )
     return result
-
-
-def plot_curves(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
-
-    tasks = list(results["tasks"])
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), dpi=100, squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        for method, summary in results["tasks"][task]["methods"].items():
-            c = summary["curve"]
-            if not c:
-                continue
-            label = f"{method}: {summary['seeds_settled']}/{summary['seeds_planned']} seeds settled"
-            # solid while every seed is evaluated; dotted, without a band, where some have stopped
-            # (SB3 at its first 90% evaluation, a run cut short): those points are the rest only
-            full = np.asarray(c["seeds_at_step"]) == max(c["seeds_at_step"])
-            cut = int(np.argmin(full)) if not full.all() else len(full)
-            steps, iqm = np.asarray(c["steps"]), np.asarray(c["iqm"])
-            (line,) = ax.plot(steps[:cut], iqm[:cut], label=label)
-            lo, hi = c["ci95_low"][:cut], c["ci95_high"][:cut]
-            ax.fill_between(steps[:cut], lo, hi, color=line.get_color(), alpha=0.2)
-            if cut < len(steps):
-                ax.plot(
-                    steps[max(cut - 1, 0) :], iqm[max(cut - 1, 0) :], color=line.get_color(), ls=":", lw=1
-                )
-        ax.axhline(THRESHOLD, color="grey", lw=0.8, ls="--")
-        ax.set(title=task, xlabel="environment steps", ylim=(-0.05, 1.05), xscale="log")
-        ax.xaxis.set_minor_formatter(NullFormatter())  # labels at powers of ten only: no overlaps
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, loc="best")
-        else:
-            ax.text(0.5, 0.5, "no runs yet", ha="center", transform=ax.transAxes)
-            ax.set_xlim(1e3, 1e5)
-    axes[0][0].set_ylabel("eval success rate (IQM, 95% CI)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 # -- command line -----------------------------------------------------------------------------------

@@ -110,8 +110,8 @@ def run(
     from tqdm import tqdm
 
     from robot_rl.errors import RobotRLError
+    from robot_rl.run_config import load_train_config
     from robot_rl.runtime import configure_torch
-    from robot_rl.train import load_train_config
 
     configure_torch()  # one intra-op thread unless ROBOT_RL_TORCH_THREADS says otherwise
     cfg = load_train_config(config_path, steps=steps, seed=seed)

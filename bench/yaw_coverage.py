@@ -28,7 +28,8 @@ def main() -> None:
     from robot_rl.config import from_dict, load_yaml
     from robot_rl.controllers.resets import ArmReset, run_reset
     from robot_rl.evaluate import run_episodes
-    from robot_rl.practice import Practice, PracticeConfig
+    from robot_rl.practice import Practice
+    from robot_rl.run_config import PracticeConfig
 
     copy = Path(tempfile.mkdtemp()) / "run"  # resuming writes to the run folder: work on a copy
     shutil.copytree(args.run, copy)

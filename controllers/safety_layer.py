@@ -4,13 +4,13 @@ Pure numpy and robot-agnostic: it reads the robot spec (`safety:` limits, observ
 layouts, and for quadrotors the `model:`/`controller:` sections) and decides per command:
 
 - e-stop (`EStop`): the operator's stop; latches on request and holds until the operator clears it;
-- fault latch (`SafetyLayer.fault`, an `EStop` too): the guards that mean the robot no longer knows
-  where it is (non-finite observations, a sensor that went stale) latch it; `resume()` clears it
-  once the cause is gone (a reset), and it never clears the operator's e-stop;
+- fault latch (`SafetyLayer.fault`, an `EStop` too): a broken sensor (non-finite observations;
+  stale ones too when asked) latches it; `resume()` clears it once the cause is gone (a reset),
+  and it never clears the operator's e-stop;
 - NaN/inf guards on observations, actions and network weights (`nonfinite_keys`, `all_finite`,
   `nonfinite_parameters`);
-- stale-sensor stop (`SensorClock`): inputs older than `safety.sensor_max_age_s` stop the robot
-  (one never received yet stops it too, without latching: the robot has not moved on it);
+- stale-sensor stop (`SensorClock`): inputs older than `safety.sensor_max_age_s` (or never
+  received) stop the robot with the blind fallback for as long as they are stale;
 - command watchdog (`CommandWatchdog`): no fresh command within `safety.command_timeout_s` ->
   the robot's fallback (hold for arms, land for quadrotors, brake for cars);
 - a shield (`controllers.shields`) per kind of robot, chosen from the spec's field names, that bounds the
@@ -162,9 +162,12 @@ class Decision:
 class SafetyLayer:
     """All guards in one place: `command(action, state, now)` returns the action to send.
 
-    `latch_on` lists the reasons that latch the fault (default: non-finite observations and
-    stale sensors, which mean the robot does not know where it is); a NaN action or a missed
-    command only falls back for that step. The operator's e-stop (`estop`) is a separate latch.
+    `latch_on` lists the reasons that latch the fault (default: non-finite observations, a sensor
+    that is broken); a stale sensor stops the robot for as long as it is stale (a state stream
+    that pauses: a driver's reset, a radio dropout, a loaded machine), with the fallback computed
+    blind (no state: the last one is old), and `latch_on=("nan_obs", "stale_sensor")` latches it
+    too. A NaN action or a missed command only falls back for that step. The operator's e-stop
+    (`estop`) is a separate latch.
     """
 
     def __init__(
@@ -172,7 +175,7 @@ class SafetyLayer:
         spec: RobotSpec,
         action_fields: list[Field] | None = None,
         obs_fields: list[Field] | None = None,
-        latch_on: tuple[str, ...] = ("nan_obs", "stale_sensor"),
+        latch_on: tuple[str, ...] = ("nan_obs",),
         shield: Shield | None = None,
     ):
         self.spec = spec
@@ -223,7 +226,8 @@ class SafetyLayer:
 
     def _stop(self, reason: str) -> Decision:
         self._count(reason)
-        return Decision(self.shield.fallback(self._state), reason)
+        state = None if reason == "stale_sensor" else self._state  # stale: the state is not known
+        return Decision(self.shield.fallback(state), reason)
 
     @property
     def stopped(self) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.errors import ConfigError, RobotRLError
-from robot_rl.train import TrainConfig
+from robot_rl.run_config import TrainConfig
 
 log = logging.getLogger(__name__)
 

@@ -82,8 +82,8 @@ def cmd_demos(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a trained checkpoint on its twin task (seeds distinct from training's)."""
     from robot_rl import evaluate
+    from robot_rl.run_config import load_checkpoint
     from robot_rl.sim import make_twin
-    from robot_rl.train import load_checkpoint
 
     if args.video_episodes < 1:
         raise RobotRLError(f"--video-episodes must be at least 1 (got {args.video_episodes})")
@@ -133,7 +133,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     import time
 
     from robot_rl.paths import run_config_file
-    from robot_rl.train import Trainer, load_train_config
+    from robot_rl.run_config import load_train_config
+    from robot_rl.train import Trainer
 
     config_file = run_config_file(args.config, args.out, args.resume)
     config = load_train_config(
@@ -163,7 +164,8 @@ def cmd_practice(args: argparse.Namespace) -> int:
     import time
 
     from robot_rl.paths import run_config_file
-    from robot_rl.practice import Practice, load_practice_config
+    from robot_rl.practice import Practice
+    from robot_rl.run_config import load_practice_config
 
     config_file = run_config_file(args.config, args.out, args.resume)
     config = load_practice_config(config_file, minutes=args.minutes, seed=args.seed)
@@ -178,7 +180,7 @@ def cmd_learner(args: argparse.Namespace) -> int:
 
     from robot_rl.learner import Learner
     from robot_rl.paths import run_config_file
-    from robot_rl.train import load_train_config
+    from robot_rl.run_config import load_train_config
 
     config_file = run_config_file(args.config, args.out, args.resume)
     if not config_file:
@@ -196,7 +198,7 @@ def cmd_actor(args: argparse.Namespace) -> int:
     import logging
 
     from robot_rl.actor import run_twin_actor
-    from robot_rl.train import load_train_config
+    from robot_rl.run_config import load_train_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config = load_train_config(args.config)

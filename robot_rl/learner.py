@@ -10,8 +10,8 @@ checkpoints and writes the metrics.
 
 Exactly once across a SIGKILL: with `durable_acks` (the default) the learner acknowledges only
 transitions inside a checkpoint; the checkpoint holds the replay buffers, the per-actor sequence
-state and each actor's not yet paired last row (see `RowAssembler`), so a restarted learner acks
-from there and the actors resend the rest.
+state and each actor's not yet paired last row (`robot_rl.transport.rows`), so a restarted learner
+acks from there and the actors resend the rest.
 
 Metrics, in the run directory: `stats.json` (the latest), `stats.jsonl` (every `stats_interval_s`),
 TensorBoard scalars under `tb/`: transitions/s and bytes/s per actor, achieved UTD, weight staleness
@@ -29,7 +29,6 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +37,11 @@ import numpy as np
 from robot_rl.config import from_dict
 from robot_rl.errors import ConfigError, Described
 from robot_rl.paths import write_atomic
-from robot_rl.train import TrainConfig, Trainer
+from robot_rl.run_config import TrainConfig
+from robot_rl.train import Trainer
 from robot_rl.transport.actor import TransportConfig, next_port, policy_hash
 from robot_rl.transport.channel import Inbox
+from robot_rl.transport.rows import RowAssembler
 from robot_rl.transport.wire import Hello, TransitionBatch
 
 log = logging.getLogger(__name__)
@@ -49,73 +50,6 @@ log = logging.getLogger(__name__)
 def transport_config(config: TrainConfig, **overrides: Any) -> TransportConfig:
     data = {**config.transport, **{k: v for k, v in overrides.items() if v is not None}}
     return from_dict(TransportConfig, data, source=Described("transport"), prefix="transport")
-
-
-@dataclasses.dataclass
-class Transition:
-    obs: dict[str, np.ndarray]
-    action: np.ndarray
-    reward: float
-    next_obs: dict[str, np.ndarray]
-    terminated: bool
-    truncated: bool
-    intervention: bool
-    weight_version: int
-
-
-class RowAssembler:
-    """Rows (one per policy step, see `robot_rl.transport.actor`) -> transitions, per actor.
-
-    A row becomes a transition when the actor's next row arrives, whose observation is its next
-    observation; a `final` row only closes an episode. The one unpaired row per actor is part of
-    the learner's state and goes into the checkpoint. A row that starts a new episode while the
-    previous one was not closed (the actor restarted mid-episode) drops the unpaired row: its next
-    observation was never seen (counted in `dangling`)."""
-
-    def __init__(self, obs_keys: list[str]):
-        self.obs_keys = obs_keys
-        self.pending: dict[str, dict[str, np.ndarray]] = {}
-        self.dangling = 0
-
-    def feed(self, batch: TransitionBatch) -> Iterator[tuple[Transition | None, dict[str, Any]]]:
-        """Yields (the transition completed by each row or None, that row's flags)."""
-        arrays = {k: np.asarray(v) for k, v in batch.arrays.items()}
-        for i in range(batch.count):
-            row = {k: v[i] for k, v in arrays.items()}
-            prev = self.pending.pop(batch.actor_id, None)
-            if prev is not None and bool(row["start"]):
-                self.dangling += 1
-                prev = None
-            transition = None
-            if prev is not None:
-                transition = Transition(
-                    obs={k: prev[k] for k in self.obs_keys},
-                    action=prev["action"],
-                    reward=float(prev["reward"]),
-                    next_obs={k: row[k] for k in self.obs_keys},
-                    terminated=bool(prev["terminated"]),
-                    truncated=bool(prev["truncated"]),
-                    intervention=bool(prev["intervention"]),
-                    weight_version=int(prev["weight_version"]),
-                )
-            if not bool(row["final"]):  # copies: the row is a view of a message buffer
-                self.pending[batch.actor_id] = {k: np.array(v) for k, v in row.items()}
-            yield transition, row
-
-    def state_dict(self) -> dict[str, Any]:
-        import torch
-
-        return {
-            "pending": {
-                a: {k: torch.from_numpy(np.array(v)) for k, v in row.items()}
-                for a, row in self.pending.items()
-            },
-            "dangling": self.dangling,
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.pending = {a: {k: v.numpy() for k, v in row.items()} for a, row in state["pending"].items()}
-        self.dangling = int(state.get("dangling", 0))
 
 
 class NetworkThread(threading.Thread):

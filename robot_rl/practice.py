@@ -27,96 +27,19 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from robot_rl.config import from_dict, param, to_dict
+from robot_rl.config import from_dict, to_dict
 from robot_rl.controllers.practice_resets import DIRECTIONS
 from robot_rl.errors import ConfigError, Described, RobotRLError
 from robot_rl.paths import open_run_dir, read_jsonl
+from robot_rl.run_config import PracticeConfig
 from robot_rl.runtime import restore_rng, rng_state, torch_save_atomic
 
 CHECKPOINT_FORMAT = "robot_rl.practice/1"
-
-
-@dataclass(kw_only=True)
-class PracticeConfig:
-    """One reset-free practice run on a two-direction twin task."""
-
-    robot: str = param("panda", doc="robot spec name")
-    task: str = param("pick_place", doc="a task with forward/backward directions")
-    task_config: dict[str, Any] = param({}, doc="overrides of the task's Config fields")
-    spec_overrides: dict[str, Any] = param(
-        {},
-        doc="robot spec values for this cell, deep-merged over config/robots/<robot>.yaml, e.g. "
-        "{safety: {box_low: [...], box_high: [...]}}: a TCP box inside the tray, as a task's "
-        "end-effector limits on the real cell (SERL), so a carried cube is never dropped past the rim",
-    )
-    preset: str = param("rlpd", doc="learner preset of both policies: rlpd, sac or droq")
-    agent: dict[str, Any] = param({}, doc="overrides of the preset's SACConfig fields")
-    minutes: float = param(30.0, doc="simulated practice time, arm resets included", unit="min", gt=0)
-    start_steps: int = param(200, doc="random-action steps of each policy before it acts and updates", ge=0)
-    demo_episodes: int = param(10, doc="scripted-expert demonstrations per direction", ge=0)
-    demo_task_config: dict[str, Any] = param(
-        {},
-        doc="task_config overrides for recording the demonstrations only, e.g. {spawn: around}: demos "
-        "from where failed reset-free attempts leave the cube, not only from the bins",
-    )
-    demo_arm_reset: bool = param(
-        False,
-        doc="start each demonstration where practice starts the arm: the arm reset (home +/-2 cm) "
-        "after the episodic reset, before the expert acts",
-    )
-    pretrain: dict[str, Any] = param(
-        {}, doc="offline pretraining of each policy on its demos, PretrainConfig fields (RoboFuME: calql)"
-    )
-    practice_noise: float = param(
-        0.0,
-        doc="0: practice episodes sample the SAC policy; > 0: they act with the policy's deterministic "
-        "action plus Gaussian noise of this std (actions in [-1, 1]), so a policy that succeeds in "
-        "evaluation also moves the cube in practice and hands the other direction its start",
-        ge=0,
-    )
-    stuck_episodes: int = param(
-        0,
-        doc="after this many failed episodes in a row that leave the cube where it was (within 1 cm), "
-        "the scripted cube reset (CubeReset) carries it into the source bin: a robot's own object "
-        "reset, not a person's; counted in `cube_resets`. 0: never",
-        ge=0,
-    )
-    reach_half: float = param(
-        0.0,
-        doc="a cube left farther than this (in x or y) from both bins' centres is carried into the "
-        "source bin by the scripted cube reset before the next episode, while the arm can still reach "
-        "it: a failed attempt that starts at the edge of the table tends to push the cube off it. A cube "
-        "beyond the workspace is fetched the same way first, and a person puts it back only when that "
-        "fails. Counted in `cube_resets`. 0: never (and a cube beyond the workspace is a hand reset)",
-        unit="m",
-        ge=0,
-    )
-    eval_every_minutes: float = param(5.0, doc="simulated time between evaluations", unit="min", gt=0)
-    eval_episodes: int = param(10, doc="deterministic episodes per direction per evaluation", gt=0)
-    arm_reset: bool = param(True, doc="scripted arm home + perturbation between episodes (the cube stays)")
-    workspace_low: list[float] = param(
-        [0.3, -0.3],
-        doc="cube (x, y) the arm can reach, low corner (a task with a tray: its inner edges)",
-        unit="m",
-    )
-    workspace_high: list[float] = param(
-        [0.7, 0.3],
-        doc="cube (x, y) the arm can reach, high corner (a task with a tray: its inner edges)",
-        unit="m",
-    )
-    seed: int = param(0, doc="seeds torch, numpy and the env")
-
-    def validate(self, source: str, prefix: str) -> None:
-        if len(self.workspace_low) != 2 or len(self.workspace_high) != 2:
-            raise ConfigError(
-                source, "workspace_low/workspace_high", "2 values (x, y) each", self.workspace_low
-            )
 
 
 class Practice:
@@ -466,12 +389,3 @@ class Practice:
         self.supervisor.restore(c["supervisor"])
         self.env.unwrapped.task.set_direction(c["direction"])
         restore_rng(self.rng, state["rng"])
-
-
-# -- configuration files ---------------------------------------------------------------------------
-def load_practice_config(path: str | None, **overrides: Any) -> PracticeConfig:
-    from robot_rl.config import load_yaml
-
-    data = load_yaml(path) if path else {}
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return from_dict(PracticeConfig, data, source=path or Described("command line"))

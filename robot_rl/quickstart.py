@@ -37,8 +37,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from robot_rl import evaluate
     from robot_rl.demos import DemoWriter, env_metadata, expert_episodes
     from robot_rl.paths import config_dir
+    from robot_rl.run_config import load_checkpoint, load_train_config
     from robot_rl.sim import make_twin
-    from robot_rl.train import Trainer, load_checkpoint, load_train_config
+    from robot_rl.train import Trainer
 
     started = time.perf_counter()
     # Bad robot, task or camera fail here, before anything is written.

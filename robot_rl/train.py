@@ -18,72 +18,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from robot_rl.config import from_dict, param, to_dict
+from robot_rl.config import from_dict, to_dict
 from robot_rl.errors import ConfigError, Described, RobotRLError
 from robot_rl.paths import open_run_dir, read_jsonl
+from robot_rl.run_config import CHECKPOINT_FORMAT, TrainConfig
 from robot_rl.runtime import restore_rng, rng_state, torch_save_atomic
-
-
-@dataclass(kw_only=True)
-class TrainConfig:
-    """One training run on a twin task."""
-
-    robot: str = param("panda", doc="robot spec name or path")
-    task: str = param("reach", doc="task of that robot")
-    preset: str = param("rlpd", doc="learner preset: rlpd, sac or droq")
-    agent: dict[str, Any] = param({}, doc="overrides of the preset's SACConfig fields")
-    steps: int = param(20_000, doc="environment steps to train for", gt=0)
-    start_steps: int = param(
-        1_000, doc="uniform-random steps before the policy acts (and updates start)", ge=0
-    )
-    demos: str | None = param(None, doc="demonstration folder (robot-rl demos); None: no demonstrations")
-    eval_every: int = param(2_000, doc="env steps between evaluations", gt=0)
-    eval_episodes: int = param(10, doc="deterministic-policy episodes per evaluation", gt=0)
-    checkpoint_every: int = param(5_000, doc="env steps between checkpoints", gt=0)
-    buffer_capacity: int = param(1_000_000, doc="online replay capacity (transitions)", gt=0)
-    randomize: bool = param(False, doc="domain randomization in the training env")
-    cameras: tuple[str, ...] = param((), doc="spec cameras the agent sees (pixels); (): state only")
-    pretrain: dict[str, Any] = param(
-        {}, doc="offline pretraining on the demos, PretrainConfig fields (method: none, bc or calql)"
-    )
-    expert_interventions: float = param(
-        0.0, doc="chance per policy step that the scripted expert takes over (a simulated human)", ge=0, le=1
-    )
-    intervention_steps: int = param(10, doc="policy steps each takeover lasts", gt=0)
-    reward: str = param("task", doc="task: the task reward; rlif: -1 when a takeover starts, else 0")
-    transport: dict[str, Any] = param(
-        {}, doc="actor/learner settings for robot-rl learner / actor / train --async (TransportConfig fields)"
-    )
-    tensorboard: bool = param(
-        True, doc="also write TensorBoard events under tb/ (when tensorboard is installed)"
-    )
-    seed: int = param(0, doc="seeds torch, numpy and the env")
-    safety: bool = param(
-        False, doc="every training action through the safety layer (SafeEnv); rows get safety_<reason> counts"
-    )
-    scripted_resets: bool = param(
-        False,
-        doc="the robot's scripted reset (controllers.resets) at every episode end before env.reset; "
-        "rows get resets, reset_successes, reset_failures, human_resets, reset_time_s",
-    )
-
-    def validate(self, source: str, prefix: str) -> None:
-        if self.reward not in ("task", "rlif"):
-            raise ConfigError(source, f"{prefix}.reward" if prefix else "reward", "task or rlif", self.reward)
-        if self.reward == "rlif" and self.expert_interventions == 0:
-            raise ConfigError(
-                source, "expert_interventions", "> 0 with reward: rlif (RLIF learns from interventions)", 0.0
-            )
-
-
-#: written into every checkpoint; `load_checkpoint` refuses files without it
-CHECKPOINT_FORMAT = "robot_rl.checkpoint/1"
 
 
 class Trainer:
@@ -435,40 +379,3 @@ def _ask_person(message: str) -> bool:
             "reset the robot, then continue with --resume"
         )
     return terminal_prompt(message)
-
-
-def load_train_config(path: str | None, **overrides: Any) -> TrainConfig:
-    from robot_rl.config import load_yaml
-
-    data = load_yaml(path) if path else {}
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return from_dict(TrainConfig, data, source=path or Described("command line"))
-
-
-def load_checkpoint(path: str | Path) -> tuple[TrainConfig, Any]:
-    """The run's TrainConfig and its agent (a `SAC`, eval mode) from a checkpoint.pt or its run directory.
-
-    Bad input is one line naming the file and the fix, never a traceback from torch.
-    """
-    from robot_rl.agents.sac import SAC
-    from robot_rl.runtime import configure_torch
-
-    torch = configure_torch()
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoint.pt"
-    if not path.is_file():
-        raise RobotRLError(
-            f"no checkpoint at {path}: pass a checkpoint.pt or a run directory from robot-rl train"
-        )
-    try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as exc:  # torch raises many types for a torn or foreign file
-        raise RobotRLError(
-            f"{path} is not a readable checkpoint ({type(exc).__name__}): re-run training"
-        ) from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise RobotRLError(f"{path} is not a robot_rl checkpoint (expected format {CHECKPOINT_FORMAT})")
-    config = from_dict(TrainConfig, state["train_config"], source=str(path))
-    agent = SAC.from_checkpoint(state["agent"]).eval()
-    return config, agent

@@ -11,7 +11,8 @@ import pytest
 
 from robot_rl.errors import RobotRLError
 from robot_rl.evaluate import EVAL_SEED, run_episodes, video_frames, write_video
-from robot_rl.train import TrainConfig, Trainer
+from robot_rl.run_config import TrainConfig
+from robot_rl.train import Trainer
 
 TINY = {"hidden": [32, 32], "utd": 2, "num_critics": 3, "batch_size": 16}
 HOLD = 10  # frames each episode's last frame is held in a video: 1 s at panda's 10 Hz

@@ -20,7 +20,8 @@ needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A small crazyflie hover run: 3 expert demonstrations, BC-pretrained 64x64 actor."""
-    from robot_rl.train import TrainConfig, Trainer
+    from robot_rl.run_config import TrainConfig
+    from robot_rl.train import Trainer
 
     root = tmp_path_factory.mktemp("cf_run")
     assert (

@@ -17,10 +17,11 @@ import pytest
 import yaml
 
 from robot_rl.errors import RobotRLError
-from robot_rl.learner import NetworkThread, RowAssembler
+from robot_rl.learner import NetworkThread
 from robot_rl.transport.actor import ActorClient, TransportConfig
 from robot_rl.transport.channel import Inbox, Outbox
 from robot_rl.transport.keys import generate_keypair
+from robot_rl.transport.rows import RowAssembler
 from robot_rl.transport.sockets import TransitionSender, check_bind
 from robot_rl.transport.wire import Hello, TransitionBatch
 
@@ -341,7 +342,7 @@ def test_async_training_on_panda_reach_improves_like_the_synchronous_loop(tmp_pa
     from test_train import SMOKE, record_expert_demos
 
     from robot_rl.actor import train_async
-    from robot_rl.train import load_train_config
+    from robot_rl.run_config import load_train_config
 
     demos = record_expert_demos(tmp_path / "demos")
     config = load_train_config(str(SMOKE), demos=str(demos), steps=2500, eval_every=2500, seed=0)

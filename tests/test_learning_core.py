@@ -9,7 +9,8 @@ import pytest
 import torch
 from test_train import TINY, record_expert_demos
 
-from robot_rl.train import TrainConfig, Trainer
+from robot_rl.run_config import TrainConfig
+from robot_rl.train import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,8 @@ def test_bc_weight_acts_in_robot_rl_train_and_learner(demos, tmp_path, entry):
 
 
 def test_bc_weight_acts_in_robot_rl_practice(tmp_path):
-    from robot_rl.practice import Practice, PracticeConfig
+    from robot_rl.practice import Practice
+    from robot_rl.run_config import PracticeConfig
 
     class Forward:
         """Practice's forward agent seen through the Trainer interface of `after_one_block`."""

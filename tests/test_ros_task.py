@@ -149,7 +149,8 @@ def test_crazyflie_actor_acts_in_the_twin_envs_action_layout(graph):
 
 
 def test_a_checkpoint_trained_on_reach_acts_through_the_graph_on_the_twins_goal(graph, tmp_path):
-    from robot_rl.train import TrainConfig, Trainer, load_checkpoint
+    from robot_rl.run_config import TrainConfig, load_checkpoint
+    from robot_rl.train import Trainer
 
     config = TrainConfig(
         robot="panda", task="reach", agent={"hidden": [32, 32], "utd": 1, "batch_size": 16}, steps=30,

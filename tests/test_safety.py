@@ -113,20 +113,31 @@ def test_watchdog_engages_within_timeout_plus_20ms(robot):
     assert engaged - last_command > spec.safety.command_timeout_s
 
 
-def test_stale_sensor_stops_and_latches():
+def test_stale_sensor_stops_while_stale_and_latches_only_where_asked():
     _, layer, state = _panda_layer()
     layer.reset(0.0)
     layer.observe(state, 0.0)
     assert layer.command(np.zeros(4), 0.05).reason == "ok"
-    assert layer.command(np.zeros(4), 0.15).reason == "stale_sensor"  # sensor_max_age_s 0.1
-    assert layer.fault.engaged and "stale sensor" in layer.fault.reason
-    layer.observe(state, 0.2)  # the sensor is back: the fault holds until a resume
-    assert layer.command(np.zeros(4), 0.2).reason == "fault"
-    layer.resume()
+    stale = layer.command(np.ones(4), 0.15)  # sensor_max_age_s 0.1
+    assert stale.reason == "stale_sensor" and not layer.stopped
+    np.testing.assert_array_equal(stale.action, 0.0)  # hold: no reference change
+    layer.observe(state, 0.2)  # the sensor is back: so is the robot, on the next fresh command
     assert layer.command(np.zeros(4), 0.2).reason == "ok"
+    # latched where asked: only a resume releases it
+    spec, _, _ = _panda_layer()
+    fields = [f for f in spec.action if f.name != "ee_delta_yaw"]
+    strict = SafetyLayer(spec, fields, list(spec.observation), latch_on=("nan_obs", "stale_sensor"))
+    strict.reset(0.0)
+    strict.observe(state, 0.0)
+    assert strict.command(np.zeros(4), 0.15).reason == "stale_sensor"
+    assert strict.fault.engaged and "stale sensor" in strict.fault.reason
+    strict.observe(state, 0.2)
+    assert strict.command(np.zeros(4), 0.2).reason == "fault"
+    strict.resume()
+    assert strict.command(np.zeros(4), 0.2).reason == "ok"
 
 
-def test_a_sensor_not_yet_seen_stops_without_latching_and_old_commands_are_not_sent():
+def test_a_sensor_not_yet_seen_holds_and_old_commands_are_not_sent():
     _, layer, state = _panda_layer()
     layer.reset(0.0)
     assert layer.command(np.zeros(4), 0.0).reason == "stale_sensor"  # nothing measured yet

@@ -8,7 +8,8 @@ import torch
 
 from robot_rl.config import to_dict
 from robot_rl.errors import RobotRLError
-from robot_rl.train import TrainConfig, Trainer, load_train_config
+from robot_rl.run_config import TrainConfig, load_train_config
+from robot_rl.train import Trainer
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,8 @@ import pytest
 
 from robot_rl.controllers.resets import ResetReport, ResetSupervisor
 from robot_rl.errors import RobotRLError
-from robot_rl.train import TrainConfig, _ask_person
+from robot_rl.run_config import TrainConfig
+from robot_rl.train import _ask_person
 
 pytest.importorskip("pybullet")
 

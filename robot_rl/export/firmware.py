@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robot_rl.export.c_gen import hexf
+from robot_rl.export.c_kernels import hexf
 from robot_rl.export.model import EXPORTER_VERSION
 
 #: the car's lost-input deadline (issue 8): neutral throttle within this of the last valid frame

@@ -180,8 +180,8 @@ def describe_checkpoint(
     Golden inputs are drawn around the state normaliser's statistics (so they exercise the
     range the policy saw in training, including clipped values) and run through PyTorch.
     """
+    from robot_rl.run_config import load_checkpoint
     from robot_rl.spec import load_robot_spec
-    from robot_rl.train import load_checkpoint
 
     config, agent = load_checkpoint(checkpoint)
     if set(agent.obs_shapes) != {"state"}:

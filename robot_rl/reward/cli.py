@@ -40,7 +40,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     cameras = tuple(c for c in (args.cameras or "").split(",") if c)
     policy = None
     if args.policy:
-        from robot_rl.train import load_checkpoint
+        from robot_rl.run_config import load_checkpoint
 
         _, agent = load_checkpoint(args.policy)
         policy = lambda obs: agent.policy(obs, deterministic=False)  # noqa: E731

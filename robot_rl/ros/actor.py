@@ -45,14 +45,14 @@ RESET_RETRY_S = 1.0  # pause before asking again after a failed reset
 
 
 class Policy:
-    """random | zero | checkpoint (robot_rl.train.load_checkpoint) | learner weights via ActorClient."""
+    """random | zero | checkpoint (robot_rl.run_config.load_checkpoint) | learner weights via ActorClient."""
 
     def __init__(self, kind: str, size: int, seed: int, checkpoint: str = ""):
         self.kind, self.size = kind, size
         self.rng = np.random.default_rng(seed)
         self.agent = None
         if kind == "checkpoint":
-            from robot_rl.train import load_checkpoint
+            from robot_rl.run_config import load_checkpoint
 
             if not checkpoint:
                 raise ConfigError(
@@ -146,7 +146,7 @@ class ActorNode(SensorInputs, GraphNode):
     def _learner_client(self) -> Any:
         from robot_rl.agents.sac import SAC, preset
         from robot_rl.learner import transport_config
-        from robot_rl.train import load_train_config
+        from robot_rl.run_config import load_train_config
         from robot_rl.transport.actor import ActorClient, policy_hash
         from robot_rl.transport.wire import Hello
 

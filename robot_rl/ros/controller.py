@@ -1,8 +1,9 @@
 """controller: the robot-side command layer between the actor and the robot's driver.
 
 Every command passes `controllers.safety_layer.SafetyLayer`, the code the twin trains and is
-evaluated behind: the operator's e-stop, the fault latch (a non-finite state, a sensor that went
-stale), the command watchdog (spec `safety.command_timeout_s`, checked at `watchdog_hz`), the
+evaluated behind: the operator's e-stop, the fault latch (a non-finite state), the stale-sensor
+stop (a state topic older than `safety.sensor_max_age_s`: the blind fallback while it lasts), the
+command watchdog (spec `safety.command_timeout_s`, checked at `watchdog_hz`), the
 robot's shield, and its one hold / land / brake law. The layer sees the driver's state in the
 spec's layout (the measured fields, `robot_rl.ros.inputs`). What it decides is shaped into the
 driver's command (robot_rl.command_shaping: Panda equilibrium pose in the safety box, Crazyflie
@@ -153,10 +154,10 @@ class ControllerNode(SensorInputs, GraphNode):
                     f"no action for {1000 * self.spec.safety.command_timeout_s:.0f} ms: {self.doing} "
                     f"(newest action {1000 * age:.0f} ms old)"
                 )
-            elif self.layer.fault.engaged and reason in ("stale_sensor", "fault"):
+            elif reason == "stale_sensor" and self.layer.sensors.lost(now):
                 self.get_logger().error(
-                    f"{self.layer.fault.reason} ({', '.join(self.builder.missing(now)) or 'back now'}); "
-                    f"{self.doing} until {RESUME_SERVICE} is called",
+                    f"stale sensor: state ({', '.join(self.builder.missing(now))}); {self.doing} until it "
+                    "is fresh again and an action arrives",
                     throttle_duration_sec=5.0,
                 )
             self._ticks = 0
