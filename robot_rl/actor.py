@@ -47,6 +47,10 @@ def run_twin_actor(
     torch.manual_seed(seed)
     settings = transport_config(config, **transport_overrides)
     env = make_twin(config.robot, config.task, cameras=config.cameras, randomize=config.randomize)
+    if config.safety:
+        from robot_rl.safety import SafeEnv
+
+        env = SafeEnv(env)
     agent = SAC(
         obs_shapes_of(env.observation_space), env.action_space.shape[0], preset(config.preset, **config.agent)
     )
@@ -84,6 +88,7 @@ def run_twin_actor(
             else:
                 action = agent.policy(obs, deterministic=False)
             next_obs, reward, terminated, truncated, info = env.step(action)
+            action = info.get("action", action)  # the safety layer's: what the robot did
             success = bool(info.get("success", False))
             client.record(obs, action, reward, terminated, truncated, success)
             done_steps += 1

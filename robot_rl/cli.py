@@ -93,6 +93,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     ckpt = Path(args.checkpoint)
     # the cameras the policy was trained on are part of its observation
     env = make_twin(config.robot, config.task, cameras=config.cameras, randomize=args.randomize)
+    if not args.no_safety:
+        from robot_rl.safety import SafeEnv
+
+        env = SafeEnv(env)
     try:
         result = evaluate.run_episodes(
             agent.policy,
@@ -111,6 +115,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "task": config.task,
         "preset": config.preset,
         "randomized": args.randomize,
+        "safety_layer": not args.no_safety,
         "first_seed": seed,
         **result.as_dict(),
         "video": str(video) if video else None,
@@ -278,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint.pt or a run directory from robot-rl train")
     p.add_argument("--episodes", type=int, default=20, help="evaluation episodes (default 20)")
     p.add_argument("--randomize", action="store_true", help="domain randomization on (spec ranges)")
+    p.add_argument(
+        "--no-safety",
+        action="store_true",
+        help="the bare twin (default: every action through the safety layer the robot's controller runs)",
+    )
     p.add_argument("--video", help="write the first episodes to FILE (.gif or .mp4)")
     p.add_argument("--video-episodes", type=int, default=3, help="episodes in the video (default 3)")
     p.add_argument("--camera", help="spec camera for the video (default the spec's first)")

@@ -49,7 +49,10 @@ class TrainConfig:
     )
     seed: int = param(0, doc="seeds torch, numpy and the env")
     safety: bool = param(
-        False, doc="every training action through the safety layer (SafeEnv); rows get safety_<reason> counts"
+        True,
+        doc="every training and evaluation action through the safety layer the robot's controller runs "
+        "(SafeEnv), so a policy learns under the robot's limits; the replay buffer stores the action "
+        "sent; rows get safety_<reason> counts. false: the bare twin",
     )
     scripted_resets: bool = param(
         False,

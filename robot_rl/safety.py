@@ -3,9 +3,11 @@
 `SafeEnv(env)` wraps any twin env (or a real robot's env with the same API): observations are
 checked for NaN/inf and stamped, actions go through the e-stop, the NaN guard, the watchdog
 and the robot's shield before they reach the robot. The clock is simulated time (policy steps
-x policy period) unless the caller passes `now=` to `step_at`. Off by default: nothing wraps an
-env unless asked, so training runs are unchanged. The twin's contact force and position stand
-for the robot's force estimate and odometry (the arm's force limit, the quadrotor's box).
+x policy period) unless the caller passes `now=` to `step_at`. `robot-rl train` and its
+evaluation wrap the twin in it by default (`safety: false` opts out); info["action"] is the action
+the robot was sent (the shield's or the fallback's where they acted), the one a transition
+stores. The twin's contact force and position stand for the robot's force estimate and odometry
+(the arm's force limit, the quadrotor's box).
 
 info["safety"] is the layer's decision for the step ("ok", "shield", "estop", "fault", "watchdog",
 "stale_sensor", "nan_action"; "nan_obs" is counted when a reading is rejected); `counts`
@@ -71,6 +73,11 @@ class SafeEnv(gym.Wrapper):
         self._obs: dict[str, np.ndarray] | None = None
 
     @property
+    def robot_spec(self) -> Any:
+        """The wrapped twin's robot spec (gymnasium wrappers forward no attributes)."""
+        return self.env.unwrapped.robot_spec
+
+    @property
     def counts(self) -> dict[str, int]:
         """Decisions so far by reason, "ok" (passed unchanged) included; all but "nan_obs" (rejected
         readings) sum to the steps taken."""
@@ -112,5 +119,6 @@ class SafeEnv(gym.Wrapper):
             "safety": decision.reason,
             "estop": self.layer.estop.engaged,
             "fault": self.layer.fault.engaged,
+            "action": decision.action,  # what the robot was sent: the transition's action
         }
         return obs, reward, terminated, truncated, info

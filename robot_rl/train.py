@@ -60,6 +60,10 @@ class Trainer:
         if config.safety or config.scripted_resets:
             self._safety_hook()
         self.eval_env = make_twin(config.robot, config.task, cameras=config.cameras)
+        if config.safety:
+            from robot_rl.safety import SafeEnv
+
+            self.eval_env = SafeEnv(self.eval_env)
         self.expert = make_expert(self.env, seed=config.seed) if config.expert_interventions > 0 else None
         obs_shapes = obs_shapes_of(self.env.observation_space)
         act_size = self.env.action_space.shape[0]
@@ -123,7 +127,7 @@ class Trainer:
         self.agent.fit_normalizer(stored_states(self.online, self.demos))
 
     def _safety_hook(self) -> None:
-        """Opt-in safety layer and scripted resets around the training env (off by default)."""
+        """The safety layer (on by default) and the scripted resets (off) around the training env."""
         from robot_rl.controllers.resets import ResetSupervisor
 
         if self.config.safety:
@@ -248,6 +252,7 @@ class Trainer:
             else:
                 action = self.agent.policy(obs, deterministic=False)
             next_obs, reward, terminated, truncated, info = self.env.step(action)
+            action = info.get("action", action)  # the safety layer's: what the robot did
             if cfg.reward == "rlif":
                 reward = -1.0 if takeover_starts else 0.0
             self.online.add(obs, action, reward, next_obs, terminated, truncated, intervention=intervening)

@@ -1,4 +1,5 @@
-"""Opt-in safety layer and scripted resets in sim-only training: the counts land in metrics.jsonl."""
+"""The safety layer (on by default) and scripted resets (opt-in) in sim-only training: what the buffer
+stores, and the counts in metrics.jsonl."""
 
 from __future__ import annotations
 
@@ -29,9 +30,37 @@ scripted_resets: true
 """
 
 
-def test_options_are_off_by_default():
-    config = TrainConfig()
-    assert config.safety is False and config.scripted_resets is False
+def test_training_runs_behind_the_layer_by_default_and_stores_the_action_the_robot_was_sent(
+    tmp_path, monkeypatch
+):
+    """Random actions on hover: the quadrotor shield flies recoveries in place of many of them; the
+    replay buffer holds what was sent, step for step, not what the policy asked for."""
+    import numpy as np
+
+    from robot_rl.safety import SafeEnv
+    from robot_rl.train import Trainer
+
+    sent, asked = [], []
+    step = SafeEnv.step
+
+    def recording_step(self, action):
+        out = step(self, action)
+        asked.append(np.array(action, np.float32))
+        sent.append(np.array(out[4]["action"], np.float32))
+        return out
+
+    monkeypatch.setattr(SafeEnv, "step", recording_step)
+    config = TrainConfig(robot="crazyflie", task="hover", preset="sac", agent={"hidden": [16, 16]}, steps=120,
+                         start_steps=120, eval_every=120, eval_episodes=1, checkpoint_every=120)  # fmt: skip
+    assert config.safety and not config.scripted_resets  # the defaults
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    trainer.run()
+    stored = trainer.online.action[trainer.online.valid.bool()].numpy()
+    assert len(stored) == 120
+    np.testing.assert_array_equal(stored, np.stack(sent[:120]))
+    changed = sum(not np.array_equal(a, b) for a, b in zip(asked[:120], sent[:120]))
+    row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert changed > 0 and row["safety_shield"] > 0, "the shield never acted: the test shows nothing"
 
 
 def test_train_command_writes_safety_and_reset_counts(robot_rl_bin, tmp_path):
