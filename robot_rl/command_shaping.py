@@ -26,10 +26,6 @@ from robot_rl.controllers.safety import SafetyBox
 from robot_rl.errors import ConfigError
 from robot_rl.spec import Field, RobotSpec, field_slices
 
-GRIPPER_OPEN_M = 0.08
-GRIPPER_THRESHOLD = 0.5
-
-
 #: action modes the graph runs per robot; the first is the twin's default, the layout `robot-rl train`
 #: trains policies in (mirrors the twin robots' `action_fields`; tests/test_ros_config.py checks it)
 ACTION_MODES = {"panda": ("default",), "crazyflie": ("force", "rates"), "racecar": ("default",)}
@@ -122,6 +118,8 @@ class PandaShaper(Shaper):
 
         gains = from_dict(ImpedanceGains, spec.controller, source=spec.source, prefix="controller")
         self.lead = gains.max_reference_lead
+        self.open_m = float(spec.model["gripper_open_m"])  # the hand's facts: the spec's model section
+        self.threshold = float(spec.model["gripper_command_threshold"])
         self.box = SafetyBox.from_spec(spec.safety)
         self.ee_pos: np.ndarray | None = None
         self.ee_quat = np.array([1.0, 0.0, 0.0, 0.0])
@@ -151,7 +149,7 @@ class PandaShaper(Shaper):
         ref = np.clip(self.ref_pos + delta, self.ee_pos - self.lead, self.ee_pos + self.lead)
         self.ref_pos = self.box.clip(ref)
         g = float(parts["gripper"][0])
-        width = 0.0 if g > GRIPPER_THRESHOLD else (GRIPPER_OPEN_M if g < -GRIPPER_THRESHOLD else None)
+        width = 0.0 if g > self.threshold else (self.open_m if g < -self.threshold else None)
         return {"position": self.ref_pos.copy(), "quat": np.asarray(self.ref_quat), "gripper": width}
 
 

@@ -48,8 +48,7 @@ def label_pick_cube(twin, margin: float = 0.01) -> FrameLabel:
     lift = task.config.lift_height
     size = task.cube_size
     width = robot.gripper_width()
-    # closed on the cube: the fingers stopped at about the cube's edge instead of closing fully
-    grasped = bool(robot.gripper_closed and width > 0.6 * size and np.linalg.norm(tcp - cube) < 0.6 * size)
+    grasped = task.holds(cube)
     raised = float(cube[2]) > 0.5 * size + 0.005
     facts = {
         "cube_z": float(cube[2]),

@@ -195,8 +195,8 @@ class ActorNode(SensorInputs, GraphNode):
         a = np.zeros(self.action_size, np.float32)
         if self.robot_name == "panda":
             a[:3] = t[:3] * s
-            a[3] = self.last_action[3]  # gripper: keep (angular.x > 0.5 closes, < -0.5 opens)
-            if abs(t[3]) > 0.5:
+            a[3] = self.last_action[3]  # gripper: keep (angular.x past the threshold closes or opens)
+            if abs(t[3]) > self.spec.model["gripper_command_threshold"]:
                 a[3] = np.sign(t[3])
         elif self.robot_name == "crazyflie" and self.action_mode == "force":
             # open loop: collective on every motor, angular input mixed with the firmware's signs

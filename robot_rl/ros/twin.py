@@ -193,7 +193,7 @@ class TwinNode(GraphNode):
 
     def on_gripper(self, msg: Any) -> None:
         if math.isfinite(msg.data):
-            self.gripper = 1.0 if msg.data < 0.5 * 0.08 else -1.0
+            self.gripper = 1.0 if msg.data < 0.5 * self.spec.model["gripper_open_m"] else -1.0
 
     def on_reset(self, request: Any, response: Any) -> Any:
         with self.lock:

@@ -74,6 +74,13 @@ class PandaModel:
     links: dict[str, LinkInertial] = param(doc="inertial parameters written into the URDF")
     joints: dict[str, JointLimit] = param(doc="limits written into the URDF")
     gripper_speed: float = param(0.1, doc="rate of change of the finger gap", unit="m/s", gt=0)
+    gripper_open_m: float = param(doc="finger gap when the hand is open", unit="m", gt=0)
+    gripper_command_threshold: float = param(
+        doc="the gripper action closes above it, opens below minus it, keeps the last command between",
+        unit="1",
+        gt=0,
+        lt=1,
+    )
     physics: PhysicsSettings = param(default_factory=PhysicsSettings, doc="PyBullet solver settings")
 
     def validate(self, source: str, prefix: str) -> None:

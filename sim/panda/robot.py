@@ -25,7 +25,6 @@ from robot_rl.spec import RobotSpec, field_slices
 
 #: TCP pointing straight down, fingers opening along the base y axis (xyzw)
 DOWN_QUAT = np.array([1.0, 0.0, 0.0, 0.0])
-GRIPPER_THRESHOLD = 0.5
 TABLE_RGBA = [0.55, 0.45, 0.35, 1.0]
 
 
@@ -47,6 +46,7 @@ class Robot(TwinRobot):
     def __init__(self, client, spec: RobotSpec, yaw: bool = False):
         super().__init__(client, spec)
         self.model = PandaModel.from_spec(spec)
+        self._finger_open = 0.5 * self.model.gripper_open_m  # each finger's joint, hand open
         self.gains = from_dict(ImpedanceGains, spec.controller, source=spec.source, prefix="controller")
         self.yaw = bool(yaw)
         names = [f.name for f in spec.action]
@@ -152,12 +152,14 @@ class Robot(TwinRobot):
         lower = [self.model.joints[j].lower for j in (*self.model.arm_joints, *self.model.finger_joints)]
         upper = [self.model.joints[j].upper for j in (*self.model.arm_joints, *self.model.finger_joints)]
         self._ik_limits = (lower, upper, [u - lo for lo, u in zip(lower, upper)])
-        self._set_joints([*self.model.home_q, 0.04, 0.04])
+        self._set_joints([*self.model.home_q, self._finger_open, self._finger_open])
         # PyBullet builds its inverse-dynamics model on the first call and never updates it on
         # changeDynamics. Building it here, before any randomization, makes it the robot's
         # nominal model: like the Franka's internal model, gravity and Coriolis compensation
         # stay nominal while link_mass_scale changes the true masses.
-        c.calculateInverseDynamics(self.body, [*self.model.home_q, 0.04, 0.04], self._zeros, self._zeros)
+        c.calculateInverseDynamics(
+            self.body, [*self.model.home_q, self._finger_open, self._finger_open], self._zeros, self._zeros
+        )
         # The control loop calls PyBullet ~7 times per update; BulletClient's per-call attribute
         # lookup (inspect + partial) costs ~2 us each, so the hot calls are bound once here.
         cid = c._client
@@ -199,16 +201,18 @@ class Robot(TwinRobot):
         self._latency_steps = round(params["action_latency"] * self.spec.rates.control_hz)
         self._pending: tuple[np.ndarray, float, bool | None] | None = None
         self._substep = 0
-        self.teleport(self.model.home_q, width=0.08)
+        self.teleport(self.model.home_q)
 
-    def teleport(self, q_arm, width: float = 0.08, quat_ref: np.ndarray | None = None) -> None:
-        """Jump to a joint posture (rad) with the gripper at `width` (m); the law holds the new pose.
+    def teleport(self, q_arm, width: float | None = None, quat_ref: np.ndarray | None = None) -> None:
+        """Jump to a joint posture (rad) with the gripper at `width` (m, default open); the law holds
+        the new pose.
 
         `quat_ref` sets the reference orientation (default: the reached one), so a start pose a
         hair off from pointing down is corrected by the law instead of being held.
         """
+        width = self.model.gripper_open_m if width is None else width
         self._set_joints([*q_arm, 0.5 * width, 0.5 * width])
-        self.gripper_closed = width < 0.04
+        self.gripper_closed = width < 0.5 * self.model.gripper_open_m
         self._command_gripper(self.gripper_closed)
         pos, quat = self.tcp_pose()
         self.controller.reset(
@@ -229,17 +233,17 @@ class Robot(TwinRobot):
         lower, upper = np.array(self._ik_limits[0][:7]), np.array(self._ik_limits[1][:7])
         zeros = self._zeros
         for _ in range(iterations):
-            self._set_joints([*q, 0.04, 0.04])
+            self._set_joints([*q, self._finger_open, self._finger_open])
             pos, orn = self.tcp_pose()
             err = np.concatenate([target - pos, -orientation_error(orn, quat)])
             if np.abs(err).max() < tolerance:
                 break
             lin, ang = c.calculateJacobian(
-                self.body, self.tcp, (0.0, 0.0, 0.0), [*q, 0.04, 0.04], zeros, zeros
+                self.body, self.tcp, (0.0, 0.0, 0.0), [*q, self._finger_open, self._finger_open], zeros, zeros
             )
             jac = np.array((lin, ang)).reshape(6, -1)[:, :7]
             q = np.clip(q + jac.T @ np.linalg.solve(jac @ jac.T + 1e-4 * np.eye(6), err), lower, upper)
-        self._set_joints([*q, 0.04, 0.04])
+        self._set_joints([*q, self._finger_open, self._finger_open])
         return q
 
     # -- policy and control ----------------------------------------------------------------
@@ -252,7 +256,8 @@ class Robot(TwinRobot):
                 self._yaw_low[0] + 0.5 * (a[self._yaw_index] + 1.0) * (self._yaw_high[0] - self._yaw_low[0])
             )
         g = a[self._grip_index]
-        grip = True if g > GRIPPER_THRESHOLD else (False if g < -GRIPPER_THRESHOLD else None)
+        threshold = self.model.gripper_command_threshold
+        grip = True if g > threshold else (False if g < -threshold else None)
         self._pending = (delta, dyaw, grip)
         self._substep = 0
 

@@ -45,8 +45,9 @@ class PandaTask(Task):
         self.rng = np.random.default_rng(0)
         self.noise = 0.0
 
-    def _start(self, rng: np.random.Generator, low, high, width: float = 0.08) -> np.ndarray:
-        """Teleport the TCP (pointing down) to a uniform point of [low, high]; returns it."""
+    def _start(self, rng: np.random.Generator, low, high, width: float | None = None) -> np.ndarray:
+        """Teleport the TCP (pointing down) to a uniform point of [low, high], the gripper at `width` (m,
+        default open); returns it."""
         start = rng.uniform(low, high)
         q = self.robot.solve_ik(start, DOWN_QUAT)
         self.robot.teleport(q, width=width, quat_ref=DOWN_QUAT)
@@ -211,13 +212,22 @@ class PickCube(PandaTask):
         pos, quat = self.client.getBasePositionAndOrientation(self.cube)
         return np.array(pos), np.array(quat)
 
+    def holds(self, cube: np.ndarray) -> bool:
+        """The hand holds the cube (centre at `cube`): closed, the fingers stopped at about the cube's
+        edge instead of closing fully, the TCP at the cube. The shaped reward and the reward
+        classifier's labels both ask this."""
+        size = self.cube_size
+        return bool(
+            self.robot.gripper_closed
+            and self.robot.gripper_width() > 0.6 * size
+            and np.linalg.norm(self.robot.tcp_pose()[0] - cube) < 0.6 * size
+        )
+
     def reach_and_grasp(self, cube: np.ndarray) -> tuple[float, float]:
         """Shaped-reward terms: closeness of the TCP to the cube (0..1) and 1 while it holds it."""
         tcp, _ = self.robot.tcp_pose()
         distance = float(np.linalg.norm(tcp - cube))
-        return 1.0 - float(np.tanh(10.0 * distance)), float(
-            self.robot.gripper_closed and distance < 0.5 * self.cube_size
-        )
+        return 1.0 - float(np.tanh(10.0 * distance)), float(self.holds(cube))
 
     def observe(self) -> np.ndarray:
         pos, quat = self.cube_pose()
