@@ -139,7 +139,7 @@ class ControllerNode(SensorInputs, GraphNode):
                 f"action refused: {np.round(values, 3).tolist()} is not finite; {self.doing} for this step",
                 throttle_duration_sec=1.0,
             )
-        self.send(decision, min(now, stamp))
+        self.send(decision, min(now, stamp), now)
 
     def on_timer(self) -> None:
         now = self.now_s()
@@ -148,18 +148,6 @@ class ControllerNode(SensorInputs, GraphNode):
             return
         if not self.holding or self._state_of(reason) != self.state:
             self.stop_now(now)
-            if reason == "watchdog":
-                age = now - (self.layer.watchdog.last_command or now)
-                self.get_logger().warning(
-                    f"no action for {1000 * self.spec.safety.command_timeout_s:.0f} ms: {self.doing} "
-                    f"(newest action {1000 * age:.0f} ms old)"
-                )
-            elif reason == "stale_sensor" and self.layer.sensors.lost(now):
-                self.get_logger().error(
-                    f"stale sensor: state ({', '.join(self.builder.missing(now))}); {self.doing} until it "
-                    "is fresh again and an action arrives",
-                    throttle_duration_sec=5.0,
-                )
             self._ticks = 0
             return
         self._ticks += 1
@@ -196,12 +184,14 @@ class ControllerNode(SensorInputs, GraphNode):
         return response
 
     # -- output ---------------------------------------------------------------------------------
-    def send(self, decision: Decision, stamp_s: float) -> None:
-        """Shape and publish what the layer decided; the controller's state follows it."""
+    def send(self, decision: Decision, stamp_s: float, now: float | None = None) -> None:
+        """Shape and publish what the layer decided (stamped `stamp_s`, at `now`, default the stamp);
+        the controller's state follows it."""
         if decision.stopped:
             if not self.holding:
                 self.shaper.resync()  # the fallback starts from the measured state (the Panda: its pose)
                 self.holding = True
+                self._say_why(decision.reason, stamp_s if now is None else now)
             self.set_state(self._state_of(decision.reason))
         elif self.holding:
             self.shaper.resync()
@@ -209,6 +199,21 @@ class ControllerNode(SensorInputs, GraphNode):
         if self.publish(self.shaper.command(decision.action), stamp_s) and not decision.stopped:
             self.set_state("ok")
         self.last_sent = np.asarray(decision.action, np.float32)
+
+    def _say_why(self, reason: str, now: float) -> None:
+        """One line when the robot stops for a reason that has no line of its own."""
+        if reason == "watchdog":
+            age = now - (self.layer.watchdog.last_command or now)
+            self.get_logger().warning(
+                f"no action for {1000 * self.spec.safety.command_timeout_s:.0f} ms: {self.doing} "
+                f"(newest action {1000 * age:.0f} ms old)"
+            )
+        elif reason == "stale_sensor" and self.layer.sensors.lost(now):
+            self.get_logger().error(
+                f"stale sensor: state ({', '.join(self.builder.missing(now))}); {self.doing} until it is "
+                "fresh again and an action arrives",
+                throttle_duration_sec=5.0,
+            )
 
     def publish(self, cmd: dict[str, Any], stamp_s: float) -> bool:
         if not cmd:
