@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import subprocess
 import threading
 import time
 
@@ -262,3 +263,23 @@ def test_graph_reset_for_a_robot_without_one_exits_2_in_one_line(ros_domain):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "mode" in lines[0] and "graph resets: panda" in lines[0], proc.stderr
+
+
+def test_adversarial_actions_and_bad_state_through_the_graph_keep_the_box_and_the_tilt(robot_rl_bin):
+    """`robot-rl bench safety_graph --quick`: the controller node between adversarial actions (random,
+    held extremes, NaN bursts) and the twin node; non-finite state samples latch a fault each, and
+    the resume clears it. The full run (20,000 per robot) is in docs/benchmarks.md."""
+    done = subprocess.run(
+        [robot_rl_bin, "bench", "safety_graph", "--quick", "--json"],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = {r["robot"]: r for r in json.loads(done.stdout)["results"]}
+    assert set(results) == {"panda", "crazyflie"}
+    for r in results.values():
+        assert r["state_samples"] > 100 and r["nan_actions"] > 0, r
+        assert (
+            r["nan_state_samples"] >= 1 and r["faults_latched"] == r["nan_state_samples"] == r["resumed"]
+        ), r
+        assert r["box_excursion_m"] == 0.0, r
+    assert results["crazyflie"]["max_tilt_rad"] <= results["crazyflie"]["tilt_limit_rad"]

@@ -97,11 +97,7 @@ class ControllerNode(SensorInputs, GraphNode):
         try:
             self.builder.update(name, values, stamp_s, source=topic)
         except InputError as exc:
-            first = not self.layer.fault.engaged
-            self.layer.reject(str(exc))
-            if first:
-                self.stop_now(self.now_s())
-                self.get_logger().error(f"{exc}; {self.doing} until {RESUME_SERVICE} is called")
+            self.bad_input(exc)
             return
         self.shaper.measured(name, values)
         if "last_action" in self.builder.fields:
@@ -109,6 +105,14 @@ class ControllerNode(SensorInputs, GraphNode):
         obs = self.builder.build(stamp_s)
         if obs is not None:
             self.layer.observe(obs["state"], self.builder.oldest_stamp())
+
+    def bad_input(self, exc: InputError) -> None:
+        """A non-finite state value: the fault latches and the robot stops at once."""
+        first = not self.layer.fault.engaged
+        self.layer.reject(str(exc))
+        if first:
+            self.stop_now(self.now_s())
+            self.get_logger().error(f"{exc}; {self.doing} until {RESUME_SERVICE} is called")
 
     def _feedback(self) -> dict[str, Any]:
         """What the shield reads beyond the action: the commanded target and the odometry position."""

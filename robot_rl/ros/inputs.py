@@ -100,7 +100,11 @@ class SensorInputs:
         try:
             self.builder.update(name, values, stamp_s, source=topic)
         except InputError as exc:
-            self.get_logger().error(f"{exc}; not acting on it", throttle_duration_sec=1.0)
+            self.bad_input(exc)
+
+    def bad_input(self, exc: InputError) -> None:
+        """A sensor message refused (non-finite, wrongly sized): one line a second, not acted on."""
+        self.get_logger().error(f"{exc}; not acting on it", throttle_duration_sec=1.0)
 
     def on_pose(self, msg: Any) -> None:
         p, q = msg.pose.position, msg.pose.orientation
@@ -125,7 +129,12 @@ class SensorInputs:
         if self.robot_name == "crazyflie":
             from robot_rl.controllers.quadrotor import rotation_from_quaternion
 
-            self._position = (np.array([p.x, p.y, p.z]), stamp_s(stamp), topic)
+            try:  # the position feeds pos_error and the shield's box
+                position = check_finite([p.x, p.y, p.z], f"{topic} (position)")
+            except InputError as exc:
+                self.bad_input(exc)
+                return
+            self._position = (position, stamp_s(stamp), topic)
             self._update_pos_error()
             self._update("rot_matrix", rotation_from_quaternion(o.x, o.y, o.z, o.w), stamp, topic)
             self._update("lin_vel", [tw.linear.x, tw.linear.y, tw.linear.z], stamp, topic)
