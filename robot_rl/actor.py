@@ -22,6 +22,7 @@ import numpy as np
 
 from robot_rl.errors import ConfigError, RobotRLError
 from robot_rl.run_config import TrainConfig
+from robot_rl.runtime import stop_processes
 
 log = logging.getLogger(__name__)
 
@@ -144,14 +145,7 @@ def train_async(
             log_file.close()
         result = learner.run()
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs, signal.SIGTERM, timeout_s=15.0)
     failed = [i for i, p in enumerate(procs) if p.returncode not in (0, -signal.SIGTERM)]
     if failed:
         raise RobotRLError(f"actor process(es) {failed} failed: see {out}/actor<N>.log")

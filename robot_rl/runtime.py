@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,3 +92,20 @@ def restore_rng(rng: np.random.Generator, saved: dict[str, Any]) -> None:
     """Put back what `rng_state` saved."""
     rng.bit_generator.state = saved["numpy"]
     configure_torch().set_rng_state(saved["torch"])
+
+
+def stop_processes(
+    procs: Iterable[subprocess.Popen], sig: int = signal.SIGINT, timeout_s: float = 10.0
+) -> None:
+    """Send `sig` to every process still running, then wait for each; one still running after
+    `timeout_s` is killed."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(sig)
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

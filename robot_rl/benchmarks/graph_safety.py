@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ import numpy as np
 from robot_rl.benchmarks.machine import machine_info
 from robot_rl.benchmarks.safety import SEGMENT, TASKS, _adversarial_action
 from robot_rl.errors import RobotRLError, require
+from robot_rl.runtime import stop_processes
 
 ROBOTS = ("panda", "crazyflie")
 #: actions per second sent to the controller: the policy rate, or faster for the 10 Hz arm (the
@@ -187,15 +187,7 @@ def _measure(robot: str, actions: int, seed: int, domain: int, bar: Any) -> dict
         wall = time.monotonic() - start
         time.sleep(0.5)  # the last actions' effect
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes(procs)
         driver.close()
     with driver.lock:
         worst, samples = dict(driver.worst), driver.samples

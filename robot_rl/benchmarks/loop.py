@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ import numpy as np
 
 from robot_rl.benchmarks.machine import machine_info
 from robot_rl.errors import RobotRLError, require
+from robot_rl.runtime import stop_processes
 
 GOALS = {"latency_ms_p99": 5.0, "jitter_ms_p99": 2.0}
 LOOPS = {"panda": 10, "crazyflie": 100}  # robot -> policy Hz
@@ -172,15 +172,7 @@ def _measure(robot: str, seconds: float, domain: int, bar: Any, realtime_priorit
         with lock:
             lat, st = list(latencies), list(steps)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes(procs, timeout_s=5.0)
         executor.shutdown(timeout_sec=1)
         node.destroy_node()
         rclpy.shutdown(context=context)
