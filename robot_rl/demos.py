@@ -82,23 +82,19 @@ def record_episode(
 ) -> Episode:
     """Run one episode of `policy` in `env` and return it. `on_reset` runs after the reset; when it
     moves the robot it returns the observation the episode starts from."""
-    obs, _ = env.reset(seed=seed)
-    if on_reset is not None:
-        obs = on_reset() or obs
-    observations = {key: [value] for key, value in obs.items()}
-    actions, rewards, terms, truncs, successes = [], [], [], [], []
-    while True:
-        action = np.asarray(policy(obs), dtype=np.float32)
-        obs, reward, terminated, truncated, info = env.step(action)
-        for key, value in obs.items():
+    from robot_rl.rollout import episode
+
+    steps = list(episode(env, policy, seed, on_reset))
+    observations = {key: [value] for key, value in steps[0].obs.items()}
+    for step in steps:
+        for key, value in step.next_obs.items():
             observations[key].append(value)
-        actions.append(action)
-        rewards.append(reward)
-        terms.append(terminated)
-        truncs.append(truncated)
-        successes.append(bool(info.get("success", False)))
-        if terminated or truncated:
-            break
+    actions = [step.action for step in steps]
+    rewards = [step.reward for step in steps]
+    terms = [step.terminated for step in steps]
+    truncs = [step.truncated for step in steps]
+    successes = [step.success for step in steps]
+    info = steps[-1].info
     return Episode(
         obs={key: np.stack(values) for key, values in observations.items()},
         action=np.stack(actions).astype(np.float32),

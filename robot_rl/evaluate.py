@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.errors import RobotRLError
+from robot_rl.rollout import episode
 
 Policy = Callable[[Mapping[str, Any]], np.ndarray]
 
@@ -130,21 +131,22 @@ def run_episodes(
     )
     try:
         for i in range(episodes):
-            obs, _ = env.reset(seed=seed + i)
-            if on_reset is not None:
-                on_reset()
             record = camera is not None and i < frames
-            shots = [twin.render_camera(camera)] if record else None
+            shots: list[np.ndarray] | None = [] if record else None
+
+            def started(shots=shots) -> None:
+                if on_reset is not None:
+                    on_reset()
+                if shots is not None:  # the episode's first frame
+                    shots.append(twin.render_camera(camera))
+
             ret, length, first_success = 0.0, 0, None
-            done = False
-            while not done:
-                obs, reward, terminated, truncated, info = env.step(policy(obs))
-                ret += float(reward)
-                length += 1
-                if first_success is None and info.get("success", False):
+            for step in episode(env, policy, seed + i, started):
+                ret += step.reward
+                length = step.index
+                if first_success is None and step.success:
                     first_success = length
-                done = terminated or truncated
-                if record and (length % stride == 0 or done):
+                if record and (length % stride == 0 or step.done):
                     shots.append(twin.render_camera(camera))
             results.append(
                 EpisodeResult(

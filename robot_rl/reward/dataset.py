@@ -23,6 +23,7 @@ import numpy as np
 from robot_rl.errors import ConfigError, Described, RobotRLError
 from robot_rl.paths import atomic_file, write_atomic
 from robot_rl.reward.labels import BEHAVIOURS, labeller, make_behaviour, task_config_for_collection
+from robot_rl.rollout import episode
 
 FORMAT = "robot_rl.reward_frames/1"
 LABELS_FILE = "labels.json"
@@ -191,15 +192,11 @@ def collect(
                 behaviour, actor = "policy", _PolicyBehaviour(policy)
             else:
                 actor = make_behaviour(env, behaviour, np.random.default_rng([seed, i]))
-            obs, _ = env.reset(seed=seed + i)
-            actor.reset()
             images: dict[str, list[np.ndarray]] = {cam: [] for cam in cameras}
             states, records = [], []
-            step = 0
-            while True:
-                obs, _, terminated, truncated, info = env.step(actor.act(obs))
-                step += 1
-                if step % every == 0 or terminated or truncated:
+            for s in episode(env, actor.act, seed + i, actor.reset):
+                obs, step, info = s.next_obs, s.index, s.info
+                if step % every == 0 or s.done:
                     fl = label_fn(env)
                     for cam in cameras:
                         images[cam].append(obs[cam])
@@ -215,8 +212,6 @@ def collect(
                             **{k: round(v, 5) for k, v in fl.facts.items()},
                         }
                     )
-                if terminated or truncated:
-                    break
             writer.write(images, states, records)
             bar.update(1)
             if progress:
