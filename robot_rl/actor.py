@@ -48,7 +48,7 @@ def run_twin_actor(
     torch.manual_seed(seed)
     settings = transport_config(config, **transport_overrides)
     env = make_twin(config.robot, config.task, cameras=config.cameras, randomize=config.randomize)
-    if config.safety:
+    if config.behind_layer(env.robot_spec):
         from robot_rl.safety import SafeEnv
 
         env = SafeEnv(env)

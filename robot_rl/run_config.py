@@ -48,12 +48,18 @@ class TrainConfig:
         True, doc="also write TensorBoard events under tb/ (when tensorboard is installed)"
     )
     seed: int = param(0, doc="seeds torch, numpy and the env")
-    safety: bool = param(
-        True,
+    safety: bool | None = param(
+        None,
         doc="every training and evaluation action through the safety layer the robot's controller runs "
         "(SafeEnv), so a policy learns under the robot's limits; the replay buffer stores the action "
-        "sent; rows get safety_<reason> counts. false: the bare twin",
+        "sent; rows get safety_<reason> counts. false: the bare twin; None: the robot spec's "
+        "safety.train_behind_layer (true but for the quadrotor)",
     )
+
+    def behind_layer(self, spec: Any) -> bool:
+        """Whether this run trains behind the safety layer, for the robot `spec`."""
+        return spec.safety.train_behind_layer if self.safety is None else bool(self.safety)
+
     scripted_resets: bool = param(
         False,
         doc="the robot's scripted reset (controllers.resets) at every episode end before env.reset; "

@@ -166,6 +166,10 @@ class Safety:
     max_force: float | None = param(
         None, doc="largest allowed contact force at the end effector", unit="N", gt=0
     )
+    train_behind_layer: bool = param(
+        True,
+        doc="robot-rl train runs behind the safety layer unless its config says otherwise (safety:)",
+    )
 
     def validate(self, source: str, prefix: str) -> None:
         for bound in ("box_low", "box_high"):

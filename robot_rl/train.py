@@ -57,10 +57,11 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)
         self.env = make_twin(config.robot, config.task, cameras=config.cameras, randomize=config.randomize)
         self.supervisor = None
-        if config.safety or config.scripted_resets:
+        self.safety = config.behind_layer(self.env.robot_spec)
+        if self.safety or config.scripted_resets:
             self._safety_hook()
         self.eval_env = make_twin(config.robot, config.task, cameras=config.cameras)
-        if config.safety:
+        if self.safety:
             from robot_rl.safety import SafeEnv
 
             self.eval_env = SafeEnv(self.eval_env)
@@ -130,7 +131,7 @@ class Trainer:
         """The safety layer (on by default) and the scripted resets (off) around the training env."""
         from robot_rl.controllers.resets import ResetSupervisor
 
-        if self.config.safety:
+        if self.safety:
             from robot_rl.safety import SafeEnv
 
             self.env = SafeEnv(self.env)
@@ -151,7 +152,7 @@ class Trainer:
         from robot_rl.controllers.safety_layer import REASONS
 
         row: dict[str, Any] = {}
-        if self.config.safety:
+        if self.safety:
             counts = self.env.counts
             row.update({f"safety_{reason}": counts.get(reason, 0) for reason in ("ok", *REASONS)})
         if self.supervisor is not None:
@@ -301,7 +302,7 @@ class Trainer:
                     **last_eval,
                 }
                 row.update({k: float(v) for k, v in info_update.items()})
-                if cfg.safety or cfg.scripted_resets:
+                if self.safety or cfg.scripted_resets:
                     row.update(self._safety_metrics())
                 self.write_metrics(row, metrics_file, tb)
                 eval_start, eval_updates, eval_steps = time.perf_counter(), 0, 0

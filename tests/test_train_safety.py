@@ -30,9 +30,7 @@ scripted_resets: true
 """
 
 
-def test_training_runs_behind_the_layer_by_default_and_stores_the_action_the_robot_was_sent(
-    tmp_path, monkeypatch
-):
+def test_training_behind_the_layer_stores_the_action_the_robot_was_sent(tmp_path, monkeypatch):
     """Random actions on hover: the quadrotor shield flies recoveries in place of many of them; the
     replay buffer holds what was sent, step for step, not what the policy asked for."""
     import numpy as np
@@ -50,9 +48,16 @@ def test_training_runs_behind_the_layer_by_default_and_stores_the_action_the_rob
         return out
 
     monkeypatch.setattr(SafeEnv, "step", recording_step)
+    from robot_rl.spec import load_robot_spec
+
+    # the default follows the robot: behind the layer, but for the quadrotor (its spec says why)
+    default = TrainConfig()
+    assert default.safety is None and not default.scripted_resets
+    assert default.behind_layer(load_robot_spec("panda")) and default.behind_layer(load_robot_spec("racecar"))
+    assert not default.behind_layer(load_robot_spec("crazyflie"))
     config = TrainConfig(robot="crazyflie", task="hover", preset="sac", agent={"hidden": [16, 16]}, steps=120,
-                         start_steps=120, eval_every=120, eval_episodes=1, checkpoint_every=120)  # fmt: skip
-    assert config.safety and not config.scripted_resets  # the defaults
+                         start_steps=120, eval_every=120, eval_episodes=1, checkpoint_every=120,
+                         safety=True)  # fmt: skip
     trainer = Trainer(config, tmp_path / "run", progress=False)
     trainer.run()
     stored = trainer.online.action[trainer.online.valid.bool()].numpy()

@@ -200,7 +200,7 @@ def _measure(robot: str, seconds: float, domain: int, bar: Any, realtime_priorit
 def run(
     quick: bool = False, progress: bool = True, seconds: float = 60.0, realtime_priority: int = 80
 ) -> dict[str, Any]:
-    """Both loops for `seconds` each (quick: 5 s; figures then not comparable), with normal scheduling
+    """Both loops for `seconds` each (quick: 3 s; figures then not comparable), with normal scheduling
     and then, side by side, with the nodes and this driver under SCHED_FIFO at `realtime_priority`
     (as a robot runs its control processes; skipped, with the reason, where not permitted)."""
     from tqdm import tqdm
@@ -209,7 +209,7 @@ def run(
     from robot_rl.runtime import set_realtime
 
     if quick:
-        seconds = 5.0
+        seconds = 3.0
     refused = set_realtime(realtime_priority) if realtime_priority else "realtime_priority 0"
     set_realtime(0)
     modes = [0] if refused else [0, realtime_priority]
