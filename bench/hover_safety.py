@@ -1,4 +1,4 @@
-"""Hover trained bare and behind the safety layer, evaluated both ways: bench/results/issue20/hover_safety.json.
+"""Hover trained bare and behind the safety layer, evaluated both ways (bench/results/issue20/).
 
 The two runs are `robot-rl train` with config/train/crazyflie_hover_bench.yaml, seed 100 (not a
 tuning seed), `safety: false` and `safety: true`, on the same 20 scripted demonstrations, run side
