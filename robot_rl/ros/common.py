@@ -185,10 +185,11 @@ def run(
         close = getattr(node, "close", None)
         if close is not None:
             close()
-        # Shut the context down before destroying the node, as launch_ros does: the signal that stopped
-        # the node shuts the context down from rclpy's own handler, and a node destroyed meanwhile can
-        # stick in the middleware's teardown. try_shutdown takes the context's lock, so it also waits
-        # for a shutdown already under way.
+        # Shut the context down before destroying the node, as launch_ros does (try_shutdown takes the
+        # context's lock, so it also waits for the shutdown rclpy's own signal handler started). About
+        # one stop in 100 still sticks in destroy_node, inside the middleware's node teardown, in this
+        # order or the other; `bound_shutdown` kills it on time with its stacks (issue 20). Skipping
+        # destroy_node avoids it but leaves the node in every peer's graph for the 20 s DDS lease.
         rclpy.try_shutdown()
         if executor is not None:
             executor.shutdown(timeout_sec=1.0)  # callbacks still running finish first
