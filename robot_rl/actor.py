@@ -23,6 +23,7 @@ import numpy as np
 from robot_rl.errors import ConfigError, RobotRLError
 from robot_rl.run_config import TrainConfig
 from robot_rl.runtime import stop_processes
+from robot_rl.safety import sent_action
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def run_twin_actor(
             else:
                 action = agent.policy(obs, deterministic=False)
             next_obs, reward, terminated, truncated, info = env.step(action)
-            action = info.get("action", action)  # the safety layer's: what the robot did
+            action = sent_action(info, action)
             success = bool(info.get("success", False))
             client.record(obs, action, reward, terminated, truncated, success)
             done_steps += 1

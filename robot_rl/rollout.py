@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.safety import sent_action
+
 
 @dataclass
 class Step:
@@ -53,7 +55,7 @@ def episode(
         action = np.asarray(act(obs), dtype=np.float32)
         next_obs, reward, terminated, truncated, info = env.step(action)
         index += 1
-        sent = np.asarray(info.get("action", action), dtype=np.float32)
+        sent = sent_action(info, action)
         yield Step(obs, sent, float(reward), next_obs, bool(terminated), bool(truncated), info, index)
         if terminated or truncated:
             return

@@ -57,6 +57,12 @@ def odometry_position(env: gym.Env) -> np.ndarray | None:
     return None if true_state is None else np.asarray(true_state()[0], dtype=np.float64)
 
 
+def sent_action(info: dict[str, Any], asked: Any) -> np.ndarray:
+    """The action the robot was sent for a step: the safety layer's (`info["action"]`) where the env
+    runs behind it, else the one asked for. A transition stores this one."""
+    return np.asarray(info.get("action", asked), dtype=np.float32)
+
+
 class SafeEnv(gym.Wrapper):
     """An env whose actions go through the safety layer built from its robot spec."""
 

@@ -28,6 +28,7 @@ from robot_rl.errors import ConfigError, Described, RobotRLError
 from robot_rl.paths import open_run_dir, read_jsonl
 from robot_rl.run_config import CHECKPOINT_FORMAT, TrainConfig
 from robot_rl.runtime import restore_rng, rng_state, torch_save_atomic
+from robot_rl.safety import sent_action
 
 
 class Trainer:
@@ -253,7 +254,7 @@ class Trainer:
             else:
                 action = self.agent.policy(obs, deterministic=False)
             next_obs, reward, terminated, truncated, info = self.env.step(action)
-            action = info.get("action", action)  # the safety layer's: what the robot did
+            action = sent_action(info, action)
             if cfg.reward == "rlif":
                 reward = -1.0 if takeover_starts else 0.0
             self.online.add(obs, action, reward, next_obs, terminated, truncated, intervention=intervening)

@@ -257,7 +257,8 @@ def test_land_and_brake_when_the_actor_dies(graph, robot, mode):
     stopped = hold_at - last_action
     with probe.lock:
         after = [(t, m) for t, m in zip(probe.times[command], probe.msgs[command]) if t > hold_at]
-        odom = [(t, m) for t, m in zip(probe.times[state], probe.msgs[state]) if t > hold_at + 0.5]
+        # the land law levels and damps whatever the random actor left (a climb of up to ~1 m/s)
+        odom = [(t, m) for t, m in zip(probe.times[state], probe.msgs[state]) if t > hold_at + 0.7]
     assert stopped <= spec.safety.command_timeout_s + 0.02, f"stopped {1000 * stopped:.0f} ms after"
     assert len(after) >= 0.8 * spec.rates.policy_hz, "the fallback is not streamed at the policy rate"
     if robot == "racecar":

@@ -146,6 +146,10 @@ class QuadShield(Shield):
             out[i] += d * (self._alpha[0] if d > 0.0 else self._alpha[1])
         return out
 
+    def _normalized(self, physical: list[float]) -> np.ndarray:
+        """Physical command values (the action mode's units) as the action in [-1, 1]."""
+        return np.clip((np.asarray(physical) - self._offset) / self._scale, -1.0, 1.0).astype(np.float32)
+
     def _track(self, sent: np.ndarray) -> None:
         """Advance the rotor-speed model by one policy step of the command actually sent."""
         if not self.rates_mode:
@@ -251,7 +255,7 @@ class QuadShield(Shield):
             k = self.motor_lead
             lead = [min(1.0, max(0.0, (1 + k) * math.sqrt(v) - k * w)) for v, w in zip(physical, self.rotor)]
             physical = [v * v for v in lead]
-        return np.clip((np.asarray(physical) - self._offset) / self._scale, -1.0, 1.0).astype(np.float32)
+        return self._normalized(physical)
 
     def filter(self, action, state, commanded=None, contact_force=None, position=None):
         out = self._filter(action, state, position)
@@ -301,7 +305,7 @@ class QuadShield(Shield):
             hover = self.mass * GRAVITY / (4.0 * self.max_thrust)
             thrust = self.config.blind_land_fraction * hover
             physical = [thrust, 0.0, 0.0, 0.0] if self.rates_mode else [thrust] * 4
-            return np.clip((np.asarray(physical) - self._offset) / self._scale, -1.0, 1.0).astype(np.float32)
+            return self._normalized(physical)
         out = self.recovery(state, vz_target=-self.descend_speed)
         self._track(out)
         return out

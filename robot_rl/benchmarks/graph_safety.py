@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.benchmarks.machine import machine_info
-from robot_rl.benchmarks.safety import SEGMENT, TASKS, _adversarial_action
+from robot_rl.benchmarks.safety import SEGMENT, TASKS, adversarial_action
 from robot_rl.errors import RobotRLError, require
 from robot_rl.runtime import stop_processes
 
@@ -109,20 +109,22 @@ class _Driver:
         self.action_pub.publish(self.action_msg)
 
     def bad_state(self, timeout_s: float = 2.0) -> bool:
-        """Publish a non-finite state sample; True once the controller says `fault`."""
+        """Publish non-finite state samples until the controller says `fault` (True) or `timeout_s`
+        passes. The state topic keeps one sample per subscriber: the driver's next good one can
+        replace a bad one the controller has not taken yet, so one sample may never arrive."""
         with self.lock:
             seen = len(self.states)
         msg = self.state_type()
-        msg.header.stamp = self.node.get_clock().now().to_msg()
         pose = msg.pose if self.robot == "panda" else msg.pose.pose
         pose.position.x, pose.orientation.w = math.nan, 1.0
-        self.bad_state_pub.publish(msg)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            msg.header.stamp = self.node.get_clock().now().to_msg()
+            self.bad_state_pub.publish(msg)
+            time.sleep(0.01)
             with self.lock:
                 if "fault" in self.states[seen:]:
                     return True
-            time.sleep(0.005)
         return False
 
     def call(self, client: Any, timeout_s: float = 5.0) -> bool:
@@ -167,7 +169,7 @@ def _measure(robot: str, actions: int, seed: int, domain: int, bar: Any) -> dict
         for i in range(actions):
             if i % SEGMENT == 0:
                 pattern = int(rng.integers(4))  # 0 random, 1-2 a pattern held, 3 a NaN burst
-                held = _adversarial_action(rng, robot, size, 1)
+                held = adversarial_action(rng, robot, size, 1)
                 if (i // SEGMENT) % NAN_STATE_EVERY == NAN_STATE_EVERY - 1:
                     injected += 1
                     latched += driver.bad_state()  # the controller must latch a fault on it ...

@@ -23,7 +23,7 @@ TASKS = {"panda": "reach", "crazyflie": "hover", "racecar": "laps"}
 SEGMENT = 25  # steps per adversarial pattern
 
 
-def _adversarial_action(rng: np.random.Generator, robot: str, size: int, pattern: int) -> np.ndarray:
+def adversarial_action(rng: np.random.Generator, robot: str, size: int, pattern: int) -> np.ndarray:
     if pattern == 0:
         return rng.uniform(-1.0, 1.0, size)
     a = np.zeros(size)
@@ -91,7 +91,7 @@ def run_adversarial(robot: str, steps: int, seed: int = 0, progress: bool = Fals
         if i % SEGMENT == 0:
             # 0 random, 1-2 one adversarial pattern held for the whole segment, 3 NaN burst
             pattern = int(rng.integers(4))
-            action = _adversarial_action(rng, robot, size, 1)
+            action = adversarial_action(rng, robot, size, 1)
         fault = None
         if pattern == 3 and i % SEGMENT < 5:
             nan_steps += 1

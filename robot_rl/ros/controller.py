@@ -60,10 +60,9 @@ class ControllerNode(SensorInputs, GraphNode):
         self.spec = load_robot_spec(self.robot_name)
         self.shaper = make_shaper(self.spec, p["action_mode"])
         self.topics = robot_topics(self.robot_name, self.shaper.action_mode)
-        measured = [f.name for f in self.spec.observation if f.name not in NOT_MEASURED]
-        self.builder = ObservationBuilder(self.spec, only=measured)
+        obs_fields = [f for f in self.spec.observation if f.name not in NOT_MEASURED]
+        self.builder = ObservationBuilder(self.spec, only=[f.name for f in obs_fields])
         self.target = np.zeros(3)  # SensorInputs' pos_error target: unused here
-        obs_fields = [f for f in self.spec.observation if f.name in measured]
         self.layer = SafetyLayer(self.spec, action_fields=self.shaper.fields, obs_fields=obs_fields)
         self.doing = DOING[self.layer.fallback_mode]
         self.last_sent = np.zeros(self.shaper.size, np.float32)
