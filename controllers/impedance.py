@@ -12,7 +12,7 @@ al. 2024), so a far or unreachable reference pulls with a bounded force. Gravity
 the law: the Franka compensates it internally, and the twin adds it outside.
 
 The commanded equilibrium pose moves by policy deltas relative to the current reference and
-is clipped into the spec's safety box, here and on the robot alike.
+is clipped into the spec's safety box, here and on the robot alike (`reference.CartesianReference`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_rl.config import param
+from robot_rl.controllers.reference import CartesianReference, quat_multiply, unit_quat
 from robot_rl.controllers.safety import SafetyBox
 from robot_rl.errors import ConfigError
+
+__all__ = ["CartesianImpedance", "ImpedanceGains", "orientation_error", "quat_multiply"]
 
 
 @dataclass
@@ -94,27 +97,6 @@ class ImpedanceGains:
         return dt, dr
 
 
-def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product of xyzw quaternions."""
-    ax, ay, az, aw = a
-    bx, by, bz, bw = b
-    return np.array(
-        (
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-            aw * bw - ax * bx - ay * by - az * bz,
-        )
-    )
-
-
-def _unit(quat) -> tuple[float, float, float, float]:
-    # Plain floats: the per-update quaternion arithmetic is 4x faster than on numpy scalars.
-    q = np.asarray(quat, dtype=np.float64)
-    x, y, z, w = (q / np.linalg.norm(q)).tolist()
-    return x, y, z, w
-
-
 def orientation_error(quat: np.ndarray, quat_ref: np.ndarray) -> np.ndarray:
     """franka_ros' orientation error (world frame, current minus desired) of xyzw quaternions.
 
@@ -135,7 +117,7 @@ def orientation_error(quat: np.ndarray, quat_ref: np.ndarray) -> np.ndarray:
     )
 
 
-class CartesianImpedance:
+class CartesianImpedance(CartesianReference):
     """The impedance law with its reference, safety box and torque-rate state.
 
     `torque()` is called at the control rate with the measured joint state, end-effector pose
@@ -145,8 +127,8 @@ class CartesianImpedance:
     """
 
     def __init__(self, gains: ImpedanceGains, torque_limit: np.ndarray, control_dt: float, box: SafetyBox):
+        super().__init__(box, gains.max_reference_lead)
         self.gains = gains
-        self.box = box
         self.control_dt = float(control_dt)
         self.torque_limit = np.asarray(torque_limit, dtype=np.float64).copy()
         damp_t, damp_r = gains.damping()
@@ -160,8 +142,6 @@ class CartesianImpedance:
         n = len(self.torque_limit)
         self.q_nullspace = np.zeros(n)
         self.tau_prev = np.zeros(n)
-        self.position_ref = box.center.copy()
-        self.quat_ref: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
         self._error = np.zeros(6)
         self._neg_clip = -self.clip
         # Joint mode (a joint reset, as the Franka's joint-position motion to its home posture): while
@@ -173,34 +153,9 @@ class CartesianImpedance:
     def reset(self, ee_pos: np.ndarray, ee_quat: np.ndarray, q_nullspace: np.ndarray) -> None:
         """Hold the current pose (clipped into the box) and forget the torque history."""
         self.position_ref = self.box.clip(np.asarray(ee_pos, dtype=np.float64))
-        self.quat_ref = _unit(ee_quat)
+        self.quat_ref = unit_quat(ee_quat)
         self.q_nullspace = np.asarray(q_nullspace, dtype=np.float64).copy()
         self.tau_prev[:] = 0.0
-
-    def set_reference(self, position: np.ndarray, quat: np.ndarray | None = None) -> None:
-        """Absolute equilibrium pose; the position is clipped into the safety box."""
-        self.position_ref = self.box.clip(np.asarray(position, dtype=np.float64))
-        if quat is not None:
-            self.quat_ref = _unit(quat)
-
-    def move_reference(
-        self, delta_pos: np.ndarray, delta_yaw: float = 0.0, ee_pos: np.ndarray | None = None
-    ) -> None:
-        """Shift the equilibrium by a policy delta (m, rad about world z), relative to the reference.
-
-        With `ee_pos`, the reference is kept within `max_reference_lead` of the measured position
-        so that a blocked arm does not wind the reference up; the box clip always comes last.
-        """
-        ref = self.position_ref + np.asarray(delta_pos, dtype=np.float64)
-        if ee_pos is not None:
-            lead = self.gains.max_reference_lead
-            np.clip(ref, ee_pos - lead, ee_pos + lead, out=ref)
-        self.position_ref = self.box.clip(ref, out=ref)
-        if delta_yaw:
-            half = 0.5 * float(delta_yaw)
-            self.quat_ref = _unit(
-                quat_multiply(np.array((0.0, 0.0, np.sin(half), np.cos(half))), self.quat_ref)
-            )
 
     def pose_error(self, ee_pos: np.ndarray, ee_quat: np.ndarray) -> np.ndarray:
         """The clipped 6-vector error (position m, orientation rad) the law acts on."""

@@ -22,6 +22,8 @@ ENVS: tuple[EnvEntry, ...] = (
     EnvEntry("robot_rl/PandaPegInsert-v0", "panda", "peg_insert"),
     EnvEntry("robot_rl/PandaPegInsertPixels-v0", "panda", "peg_insert", {"cameras": ("wrist", "front")}),
     EnvEntry("robot_rl/PandaPickPlace-v0", "panda", "pick_place"),
+    EnvEntry("robot_rl/UR5eReach-v0", "ur5e", "reach"),
+    EnvEntry("robot_rl/UR5ePickCube-v0", "ur5e", "pick_cube"),
     EnvEntry("robot_rl/CrazyflieHover-v0", "crazyflie", "hover"),
     EnvEntry("robot_rl/CrazyflieWaypoints-v0", "crazyflie", "waypoints"),
     EnvEntry("robot_rl/RacecarLaps-v0", "racecar", "laps"),

@@ -17,6 +17,7 @@ from robot_rl.spec import load_robot_spec
 #: robot name -> module defining `Robot`, `TASKS` (name -> Task class) and `EXPERTS` (name -> Expert class)
 ROBOT_MODULES = {
     "panda": "robot_rl.sim.panda",
+    "ur5e": "robot_rl.sim.ur5e",
     "crazyflie": "robot_rl.sim.crazyflie",
     "racecar": "robot_rl.sim.racecar",
 }

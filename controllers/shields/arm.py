@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from robot_rl.config import from_dict
-from robot_rl.controllers.impedance import ImpedanceGains
+from robot_rl.controllers.admittance import law_gains
 from robot_rl.controllers.safety import SafetyBox
 from robot_rl.controllers.shields.base import Shield
 
@@ -52,8 +51,10 @@ class ArmShield(Shield):
         self.max_force = spec.safety.max_force if max_force_n is None else float(max_force_n)
         self.uses_contact_force = self.max_force is not None
         self.force_fraction, self.contact_n = float(force_fraction), float(contact_n)
-        # The law's translational stiffness (the spec's `controller:`; the law's defaults without one).
-        gains = from_dict(ImpedanceGains, spec.controller or {}, source=spec.source, prefix="controller")
+        # The law's translational stiffness (the spec's `controller:`; the law's defaults without one):
+        # the impedance law's spring, or the admittance law's virtual spring, which a stiff position
+        # servo makes the arm's own against a stuck contact.
+        gains = law_gains(spec.controller, spec.source)
         self.stiffness = np.asarray(gains.translational_stiffness, dtype=np.float64)
         self.clip = np.asarray(gains.translational_clip, dtype=np.float64)
         self.hold = self.clipped = self.force_limited = False

@@ -9,54 +9,16 @@ detailed visual meshes for the collision meshes. The result is cached by content
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
 from robot_rl.config import from_dict, param
 from robot_rl.errors import ConfigError
-from robot_rl.paths import write_atomic
+from robot_rl.sim.arm_model import JointLimit, LinkInertial, PhysicsSettings, cached_urdf
 from robot_rl.spec import RobotSpec
 
-
-@dataclass
-class LinkInertial:
-    """Inertial parameters of one link, about its centre of mass in the link frame's axes."""
-
-    mass: float = param(doc="link mass", unit="kg", gt=0)
-    com: list[float] = param(doc="centre of mass in the link frame", unit="m")
-    inertia: list[float] = param(doc="ixx, ixy, ixz, iyy, iyz, izz", unit="kg m^2")
-
-    def validate(self, source: str, prefix: str) -> None:
-        if len(self.com) != 3:
-            raise ConfigError(source, f"{prefix}.com", "3 values (x, y, z)", self.com)
-        if len(self.inertia) != 6:
-            raise ConfigError(
-                source, f"{prefix}.inertia", "6 values (ixx, ixy, ixz, iyy, iyz, izz)", self.inertia
-            )
-
-
-@dataclass
-class JointLimit:
-    """Datasheet limits of one joint (rad or m, rad/s or m/s, N m or N)."""
-
-    lower: float = param(doc="lower position limit", unit="rad | m")
-    upper: float = param(doc="upper position limit", unit="rad | m")
-    velocity: float = param(doc="velocity limit", unit="rad/s | m/s", gt=0)
-    effort: float = param(doc="torque (force) limit", unit="N m | N", gt=0)
-
-    def validate(self, source: str, prefix: str) -> None:
-        if self.lower >= self.upper:
-            raise ConfigError(source, f"{prefix}.lower", f"a value below upper ({self.upper})", self.lower)
-
-
-@dataclass
-class PhysicsSettings:
-    solver_iterations: int = param(10, doc="PyBullet numSolverIterations (PyBullet default 50)", gt=0)
-    contact_erp: float = param(0.2, doc="contact error reduction per step", gt=0, le=1)
+__all__ = ["JointLimit", "LinkInertial", "PandaModel", "PhysicsSettings", "panda_urdf", "patch_urdf"]
 
 
 @dataclass(kw_only=True)
@@ -157,12 +119,4 @@ def panda_urdf(model: PandaModel, cache_dir: str | Path | None = None) -> Path:
     if not stock.is_file():
         raise ConfigError("", "model.urdf", "a URDF inside pybullet_data (pip install pybullet)", str(stock))
     text = patch_urdf(stock.read_text(encoding="utf-8"), model, stock.parent)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    folder = Path(
-        cache_dir or os.environ.get("ROBOT_RL_CACHE") or Path(tempfile.gettempdir()) / "robot_rl_cache"
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"panda_{digest}.urdf"
-    if not path.is_file():
-        write_atomic(path, text)  # concurrent processes never load a half-written file
-    return path
+    return cached_urdf("panda", text, cache_dir)
