@@ -23,7 +23,6 @@ import numpy as np
 from robot_rl.errors import ConfigError, RobotRLError
 from robot_rl.run_config import TrainConfig
 from robot_rl.runtime import stop_processes
-from robot_rl.safety import sent_action
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,9 @@ def run_twin_actor(
     """Act until `steps` policy steps are done (then at the end of that episode), SIGTERM or SIGINT;
     then wait (up to 10 s) until the learner holds every transition. Returns counts."""
     from robot_rl.agents.replay import obs_shapes_of
-    from robot_rl.agents.sac import SAC, preset
     from robot_rl.learner import transport_config
+    from robot_rl.learning import acting_agent
+    from robot_rl.rollout import steps as rollout_steps
     from robot_rl.runtime import configure_torch
     from robot_rl.sim import make_twin
     from robot_rl.transport.actor import ActorClient, policy_hash
@@ -53,10 +53,9 @@ def run_twin_actor(
         from robot_rl.safety import SafeEnv
 
         env = SafeEnv(env)
-    agent = SAC(
-        obs_shapes_of(env.observation_space), env.action_space.shape[0], preset(config.preset, **config.agent)
+    agent = acting_agent(
+        obs_shapes_of(env.observation_space), env.action_space.shape[0], config.preset, config.agent
     )
-    agent.eval()
     hello = Hello(actor_id=actor_id, config_hash=policy_hash(config), spec_hash=env.robot_spec.hash)
     client = ActorClient(actor_id, hello, settings, agent=agent)
     stop = False
@@ -68,8 +67,14 @@ def run_twin_actor(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, request_stop)
     rng = np.random.default_rng(seed)
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        if client.version < 0:
+            return rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
+        return agent.policy(obs, deterministic=False)
+
+    rollout = rollout_steps(env, act, seed)  # episode k seeded seed + k
     episode, done_steps, waited_s = 0, 0, 0.0
-    obs, _ = env.reset(seed=seed + episode)
     try:
         # a twin has nothing to do before its learner answers (and a refusal ends it here)
         waiting_since = time.monotonic()
@@ -85,23 +90,13 @@ def run_twin_actor(
                 time.sleep(0.005)
                 waited_s += 0.005
                 continue
-            if client.version < 0:
-                action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
-            else:
-                action = agent.policy(obs, deterministic=False)
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            action = sent_action(info, action)
-            success = bool(info.get("success", False))
-            client.record(obs, action, reward, terminated, truncated, success)
+            step = next(rollout)
+            client.send(step)
             done_steps += 1
-            if terminated or truncated:
-                client.end_episode(next_obs, success)
+            if step.done:
                 episode += 1
                 if steps is not None and done_steps >= steps:
                     break
-                obs, _ = env.reset(seed=seed + episode)
-            else:
-                obs = next_obs
         flushed = client.flush(10.0)
     finally:
         client.close()

@@ -215,15 +215,10 @@ class Learner(Trainer):
         now = time.time()
         for transition, row in self.assembler.feed(batch):
             if transition is not None:
-                t = transition
-                self.online.add(
-                    t.obs, t.action, t.reward, t.next_obs, t.terminated, t.truncated, t.intervention
-                )
-                if t.intervention and self.demos is not None:
-                    self.demos.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, t.truncated, True)
-                if t.weight_version >= 0:
-                    published = self.publish_times.get(t.weight_version, now)
-                    self.staleness.append((self.weight_version - t.weight_version, now - published))
+                self.core.add(transition)
+                if transition.weight_version >= 0:
+                    published = self.publish_times.get(transition.weight_version, now)
+                    self.staleness.append((self.weight_version - transition.weight_version, now - published))
             if not bool(row["final"]):
                 self.step += 1
                 if bool(row["terminated"]) or bool(row["truncated"]):
@@ -270,9 +265,9 @@ class Learner(Trainer):
         if self.updates > 0:
             self._publish()  # a restarted learner serves its restored policy right away
         generator = torch.Generator().manual_seed(cfg.seed + self.step)
-        metrics_file = (self.out / "metrics.jsonl").open("a")
+        metrics = self._metrics_log()
         stats_file = (self.out / "stats.jsonl").open("a")
-        tb = self._tensorboard()
+        tb = metrics.tb
         bar = tqdm(
             total=cfg.steps,
             initial=self.step,
@@ -310,7 +305,7 @@ class Learner(Trainer):
                     self.net.set_hold(self._updates_due() / agent_cfg.utd > settings.max_ahead_steps)
                 if self.step >= next_eval:
                     next_eval = (self.step // cfg.eval_every + 1) * cfg.eval_every
-                    last_eval = self._evaluate_row(metrics_file, tb, start, info_update)
+                    last_eval = self._evaluate_row(metrics, start, info_update)
                     evaluated_at = self.step
                 if now - last_ckpt >= settings.checkpoint_interval_s:
                     self.save()
@@ -324,7 +319,7 @@ class Learner(Trainer):
                         success=f"{np.mean(self.episode_success) if self.episode_success else 0:.0%}",
                     )
             if self.step >= cfg.steps and evaluated_at != self.step:
-                last_eval = self._evaluate_row(metrics_file, tb, start, info_update)
+                last_eval = self._evaluate_row(metrics, start, info_update)
         finally:
             bar.close()
             self.save()
@@ -334,10 +329,8 @@ class Learner(Trainer):
                 time.sleep(0.01)
             self._write_stats(stats_file, tb, prev_stats)
             self.net.stop()
-            metrics_file.close()
             stats_file.close()
-            if tb is not None:
-                tb.close()
+            metrics.close()
         return {
             "steps": self.step,
             "episodes": self.episode,
@@ -347,9 +340,9 @@ class Learner(Trainer):
             **last_eval,
         }
 
-    def _evaluate_row(
-        self, metrics_file: Any, tb: Any, start: float, info_update: dict[str, Any]
-    ) -> dict[str, float]:
+    def _evaluate_row(self, metrics: Any, start: float, info_update: dict[str, Any]) -> dict[str, float]:
+        from robot_rl.learning import loss_fields
+
         result = self.evaluate()
         row = {
             "step": self.step,
@@ -360,8 +353,8 @@ class Learner(Trainer):
             "weight_version": self.weight_version,
             **result,
         }
-        row.update({k: float(v) for k, v in info_update.items()})
-        self.write_metrics(row, metrics_file, tb)
+        row.update(loss_fields(info_update))
+        self.write_metrics(row, metrics)
         return result
 
     def _write_stats(self, stats_file: Any, tb: Any, prev: dict[str, Any] | None) -> dict[str, Any]:

@@ -48,10 +48,10 @@ class Practice:
     def __init__(
         self, config: PracticeConfig, out_dir: str | Path, resume: bool = False, progress: bool = True
     ):
-        from robot_rl.agents.replay import ReplayBuffer, obs_shapes_of
-        from robot_rl.agents.sac import SAC, preset
+        from robot_rl.agents.replay import obs_shapes_of
         from robot_rl.controllers.practice_resets import BetweenEpisodes
         from robot_rl.controllers.resets import ResetSupervisor
+        from robot_rl.learning import LearningCore
         from robot_rl.runtime import configure_torch
         from robot_rl.sim import make_twin
 
@@ -71,11 +71,11 @@ class Practice:
         self.dt = self.env.unwrapped.robot_spec.policy_dt
         obs_shapes = obs_shapes_of(self.env.observation_space)
         act_size = self.env.action_space.shape[0]
-        agent_config = preset(config.preset, **config.agent)
         slots = int(config.minutes * 60 / self.dt * 1.3) + 2  # every step plus final frames
-        self.agents = {d: SAC(obs_shapes, act_size, agent_config) for d in DIRECTIONS}
-        self.online = {d: ReplayBuffer(slots, obs_shapes, act_size) for d in DIRECTIONS}
-        self.demos: dict[str, ReplayBuffer | None] = {d: None for d in DIRECTIONS}
+        # one learning core per direction: its agent, buffers and updates (robot_rl.learning)
+        self.cores = {
+            d: LearningCore(obs_shapes, act_size, config.preset, config.agent, slots) for d in DIRECTIONS
+        }
         self.supervisor = ResetSupervisor(ask=self._no_person)
         self._bar: Any = None  # the progress bar of the running loop: reset steps advance it too
         self.resets = BetweenEpisodes(
@@ -91,7 +91,6 @@ class Practice:
         )
         self.sim_steps = 0  # policy and reset steps: simulated time / dt
         self.steps = dict.fromkeys(DIRECTIONS, 0)
-        self.updates = dict.fromkeys(DIRECTIONS, 0)
         self.episodes = dict.fromkeys(DIRECTIONS, 0)
         self.recent: dict[str, list[bool]] = {d: [] for d in DIRECTIONS}
         # practice_noise moves the continuous channels only: the gripper command is a latch with
@@ -99,15 +98,36 @@ class Practice:
         layout = self.env.unwrapped.action_layout
         self._noisy = np.concatenate([np.full(f.size, 0.0 if f.name == "gripper" else 1.0) for f in layout])
         self.evaluations = 0
-        self.fitted = dict.fromkeys(DIRECTIONS, False)
         if resume:
             self._load(self.out / "checkpoint.pt")
         elif config.demo_episodes:
-            self.demos = {d: self._record_demos(d, obs_shapes, act_size) for d in DIRECTIONS}
+            for d in DIRECTIONS:
+                self.cores[d].demos = self._record_demos(d, obs_shapes, act_size)
             self._pretrain()
         import yaml
 
         (self.out / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+
+    # -- each direction's learning core ---------------------------------------------------------
+    @property
+    def agents(self) -> dict[str, Any]:
+        return {d: core.agent for d, core in self.cores.items()}
+
+    @property
+    def online(self) -> dict[str, Any]:
+        return {d: core.online for d, core in self.cores.items()}
+
+    @property
+    def demos(self) -> dict[str, Any]:
+        return {d: core.demos for d, core in self.cores.items()}
+
+    @property
+    def updates(self) -> dict[str, int]:
+        return {d: core.updates for d, core in self.cores.items()}
+
+    @property
+    def fitted(self) -> dict[str, bool]:
+        return {d: core.fitted for d, core in self.cores.items()}
 
     @staticmethod
     def _no_person(message: str) -> bool:
@@ -152,69 +172,53 @@ class Practice:
             raise RobotRLError(
                 f"the scripted expert succeeded in no {direction} demonstration; check the task config"
             )
-        gamma = self.agents[direction].config.gamma
+        gamma = self.cores[direction].agent.config.gamma
         return ReplayBuffer.from_episodes(episodes, obs_shapes, act_size, gamma)
 
     def _pretrain(self) -> None:
-        """Each policy on its own demonstrations before practice starts (critics too with calql)."""
-        from robot_rl.agents.pretrain import PretrainConfig, pretrain
+        """Each policy on its own demonstrations before practice starts (critics too with calql); the
+        state normaliser stays as pretraining fitted it."""
+        from robot_rl.agents.pretrain import PretrainConfig
 
         cfg = from_dict(PretrainConfig, self.config.pretrain, source=Described("pretrain"), prefix="pretrain")
         if cfg.method == "none":
             return
         for i, d in enumerate(DIRECTIONS):
-            self._fit_normalizer(d)
             generator = self.torch.Generator().manual_seed(self.config.seed + 1 + i)
-            pretrain(self.agents[d], self.demos[d], cfg, generator, progress=self.progress)
-
-    def _fit_normalizer(self, direction: str) -> None:
-        """State statistics from the demos and the data so far, fixed afterwards (as `robot_rl.train`)."""
-        from robot_rl.agents.replay import stored_states
-
-        self.agents[direction].fit_normalizer(stored_states(self.online[direction], self.demos[direction]))
-        self.fitted[direction] = True
-
-    def _update(self, direction: str, generator: Any) -> dict[str, Any]:
-        agent = self.agents[direction]
-        if not self.fitted[direction]:
-            self._fit_normalizer(direction)
-        info = agent.update_from(self.online[direction], self.demos[direction], generator)
-        self.updates[direction] += agent.config.utd
-        return info
+            self.cores[d].pretrain(cfg, generator, self.progress, refit=False)
 
     # -- the loop --------------------------------------------------------------------------------
     def _episode(self, generator: Any, bar: Any) -> None:
         """One practice episode from where the last one left the cube, then the between-episodes
         resets (`BetweenEpisodes`)."""
+        from robot_rl.rollout import episode
+
         cfg, task = self.config, self.env.unwrapped.task
         self._bar = bar
         direction = task.direction_for_cube()
         task.set_direction(direction)
-        obs, _ = self.env.reset(options={"keep_scene": True})
-        online = self.online[direction]
-        info: dict[str, Any] = {"success": False}
-        cube_start = task.cube_pose()[0][:2].copy()
-        start = self._cube_event_fields()
+        core = self.cores[direction]
+        where: dict[str, Any] = {}
+
+        def started() -> None:  # after the reset, before the first action: where the cube starts
+            where.update(cube=task.cube_pose()[0][:2].copy(), fields=self._cube_event_fields())
+
         lowest = np.inf
-        while True:
-            action = self.act(direction, obs)
-            next_obs, reward, terminated, truncated, info = self.env.step(action)
+        act = lambda obs: self.act(direction, obs)  # noqa: E731
+        for step in episode(self.env, act, on_reset=started, options={"keep_scene": True}):
             lowest = min(lowest, float(self.env.unwrapped.robot.tcp_pose()[0][2]))
-            online.add(obs, action, reward, next_obs, terminated, truncated)
-            obs = next_obs
+            core.add(step)
             self.steps[direction] += 1
             self.sim_steps += 1
             bar.update(1)
             if self.steps[direction] >= cfg.start_steps:
-                self._update(direction, generator)
-            if terminated or truncated:
-                break
+                core.update_block(generator)
         self.episodes[direction] += 1
-        self.recent[direction] = [*self.recent[direction], bool(info["success"])][-20:]
+        self.recent[direction] = [*self.recent[direction], step.success][-20:]
         self._event(
-            "episode", direction, success=bool(info["success"]), tcp_lowest_z=round(lowest, 3), **start
+            "episode", direction, success=step.success, tcp_lowest_z=round(lowest, 3), **where["fields"]
         )
-        self.resets.after(direction, obs, cube_start, bool(info["success"]))
+        self.resets.after(direction, step.next_obs, where["cube"], step.success)
 
     def _spend(self, steps: int) -> None:
         """Reset steps are simulated time too."""
@@ -250,7 +254,7 @@ class Practice:
         cfg = self.config
         if self.steps[direction] < cfg.start_steps:
             return self.rng.uniform(-1, 1, self.env.action_space.shape).astype(np.float32)
-        agent = self.agents[direction]
+        agent = self.cores[direction].agent
         if cfg.practice_noise == 0:
             return agent.policy(obs, deterministic=False)
         mean = agent.policy(obs, deterministic=True)
@@ -264,7 +268,7 @@ class Practice:
         out = {}
         for d in DIRECTIONS:
             self.eval_env.unwrapped.task.set_direction(d)
-            result = run_episodes(self.agents[d].policy, self.eval_env, self.config.eval_episodes)
+            result = run_episodes(self.cores[d].agent.policy, self.eval_env, self.config.eval_episodes)
             out[f"{d}_eval_success"] = result.summary()["success_rate"]
         return out
 
@@ -285,6 +289,8 @@ class Practice:
     def run(self) -> dict[str, Any]:
         from tqdm import tqdm
 
+        from robot_rl.learning import MetricsLog
+
         cfg = self.config
         total = round(cfg.minutes * 60 / self.dt)
         per_eval = round(cfg.eval_every_minutes * 60 / self.dt)
@@ -295,7 +301,7 @@ class Practice:
         start = time.perf_counter()
         rows = []
         with (
-            (self.out / "metrics.jsonl").open("a") as metrics,
+            MetricsLog(self.out, tensorboard=False) as metrics,
             tqdm(
                 total=total,
                 initial=min(self.sim_steps, total),
@@ -319,8 +325,7 @@ class Practice:
     def _log(self, metrics: Any, start: float) -> dict[str, Any]:
         row = self._row(time.perf_counter() - start)
         self.evaluations += 1
-        metrics.write(json.dumps(row) + "\n")
-        metrics.flush()
+        metrics.write(row, self.sim_steps)
         self.plot()
         return row
 
@@ -347,12 +352,13 @@ class Practice:
         )
 
     def save(self) -> None:
+        cores = {d: self.cores[d].state() for d in DIRECTIONS}
         state = {
             "format": CHECKPOINT_FORMAT,
             "config": to_dict(self.config),
-            "agents": {d: self.agents[d].checkpoint() for d in DIRECTIONS},
-            "online": {d: self.online[d].state_dict() for d in DIRECTIONS},
-            "demos": {d: (b.state_dict() if b is not None else None) for d, b in self.demos.items()},
+            "agents": {d: cores[d]["agent"] for d in DIRECTIONS},
+            "online": {d: cores[d]["online"] for d in DIRECTIONS},
+            "demos": {d: cores[d]["demos"] for d in DIRECTIONS},
             "counters": {
                 "sim_steps": self.sim_steps,
                 "steps": self.steps,
@@ -370,21 +376,17 @@ class Practice:
         torch_save_atomic(self.out / "checkpoint.pt", state)
 
     def _load(self, path: Path) -> None:
-        from robot_rl.agents.replay import ReplayBuffer
-        from robot_rl.agents.sac import SAC
-
         state = self.torch.load(path, weights_only=True)
         if state.get("format") != CHECKPOINT_FORMAT:
             raise RobotRLError(f"{path} is not a practice checkpoint: start a new --out")
-        for d in DIRECTIONS:
-            self.agents[d] = SAC.from_checkpoint(state["agents"][d])
-            self.online[d].load_state_dict(state["online"][d])
-            demos = state["demos"][d]
-            self.demos[d] = ReplayBuffer.from_state_dict(demos) if demos is not None else None
         c = state["counters"]
-        self.sim_steps, self.steps, self.updates = c["sim_steps"], c["steps"], c["updates"]
+        for d in DIRECTIONS:
+            core = self.cores[d]
+            core.load_state(state["agents"][d], state["online"][d], state["demos"][d])
+            core.updates, core.fitted = c["updates"][d], c["fitted"][d]
+        self.sim_steps, self.steps = c["sim_steps"], c["steps"]
         self.episodes, self.recent = c["episodes"], c["recent"]
-        self.evaluations, self.fitted = c["evaluations"], c["fitted"]
+        self.evaluations = c["evaluations"]
         self.resets.load_state_dict(c)
         self.supervisor.restore(c["supervisor"])
         self.env.unwrapped.task.set_direction(c["direction"])

@@ -28,14 +28,13 @@ from robot_rl.errors import ConfigError, Described, RobotRLError
 from robot_rl.paths import open_run_dir, read_jsonl
 from robot_rl.run_config import CHECKPOINT_FORMAT, TrainConfig
 from robot_rl.runtime import restore_rng, rng_state, torch_save_atomic
-from robot_rl.safety import sent_action
 
 
 class Trainer:
     def __init__(self, config: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True):
         from robot_rl.agents.pretrain import PretrainConfig
         from robot_rl.agents.replay import ReplayBuffer, obs_shapes_of
-        from robot_rl.agents.sac import SAC, preset
+        from robot_rl.learning import LearningCore
         from robot_rl.runtime import configure_torch
         from robot_rl.sim import make_expert, make_twin
 
@@ -69,18 +68,15 @@ class Trainer:
         self.expert = make_expert(self.env, seed=config.seed) if config.expert_interventions > 0 else None
         obs_shapes = obs_shapes_of(self.env.observation_space)
         act_size = self.env.action_space.shape[0]
-        self.agent = SAC(obs_shapes, act_size, preset(config.preset, **config.agent))
         # ring capacity in observation slots: every step plus one final frame per episode
         slots = min(config.buffer_capacity, config.steps + config.steps // 4 + 2)
-        self.online = ReplayBuffer(slots, obs_shapes, act_size)
-        self.demos: ReplayBuffer | None = None
+        self.core = LearningCore(obs_shapes, act_size, config.preset, config.agent, slots)
         if config.demos:
-            self.demos = self._load_demos(obs_shapes, act_size)
+            self.core.demos = self._load_demos(obs_shapes, act_size)
         elif self.expert is not None:  # interventions are demonstrations too (HIL-SERL)
-            self.demos = ReplayBuffer(slots, obs_shapes, act_size)
+            self.core.demos = ReplayBuffer(slots, obs_shapes, act_size)
         self.step = 0
         self.episode = 0
-        self.updates = 0
         self.interventions = 0
         self.pretrained = False
         if resume:
@@ -93,6 +89,23 @@ class Trainer:
                     "or start a new --out"
                 ) from None
         (self.out / "config.yaml").write_text(self._config_yaml())
+
+    # -- the learning core (robot_rl.learning) -------------------------------------------------
+    @property
+    def agent(self) -> Any:
+        return self.core.agent
+
+    @property
+    def online(self) -> Any:
+        return self.core.online
+
+    @property
+    def demos(self) -> Any:
+        return self.core.demos
+
+    @property
+    def updates(self) -> int:
+        return self.core.updates
 
     # -- data --------------------------------------------------------------------------------
     def _load_demos(self, obs_shapes: dict[str, tuple[int, ...]], act_size: int):
@@ -121,12 +134,6 @@ class Trainer:
         import yaml
 
         return yaml.safe_dump(to_dict(self.config), sort_keys=False)
-
-    def _fit_normalizer(self) -> None:
-        """State statistics from the demonstrations and the warm-up data, fixed for the run."""
-        from robot_rl.agents.replay import stored_states
-
-        self.agent.fit_normalizer(stored_states(self.online, self.demos))
 
     def _safety_hook(self) -> None:
         """The safety layer (on by default) and the scripted resets (off) around the training env."""
@@ -169,45 +176,32 @@ class Trainer:
         return {k: summary[k] for k in ("success_rate", "return", "length", "cycle_time_median_s")}
 
     def _pretrain(self) -> dict[str, float]:
-        from robot_rl.agents.pretrain import pretrain
-
-        self._fit_normalizer()
+        """On the demonstrations; the normaliser is fitted again, with the warm-up data, before the
+        first online update."""
         generator = self.torch.Generator().manual_seed(self.config.seed + 1)
-        result = pretrain(self.agent, self.demos, self.pretrain_config, generator, progress=self.progress)
+        result = self.core.pretrain(self.pretrain_config, generator, self.progress, refit=True)
         self.pretrained = True
         return result
 
     def update_block(self, generator: Any) -> dict[str, Any]:
-        """One UTD block: `utd` critic updates and one actor/temperature update on a block sampled
-        50/50 from demos and online data (the normaliser is fitted before the first)."""
-        if self.updates == 0:
-            self._fit_normalizer()
-        info = self.agent.update_from(self.online, self.demos, generator)
-        self.updates += self.agent.config.utd
-        return info
+        """One UTD block of the learning core (`LearningCore.update_block`)."""
+        return self.core.update_block(generator)
 
-    def write_metrics(self, row: dict[str, Any], metrics_file: Any, tb: Any) -> None:
-        """One evaluation row to metrics.jsonl and TensorBoard, then the learning curve."""
-        metrics_file.write(json.dumps(row) + "\n")
-        metrics_file.flush()
-        if tb is not None:
-            for key, value in row.items():
-                if key != "step" and value is not None:
-                    tb.add_scalar(key, value, self.step)
-            tb.flush()
+    def write_metrics(self, row: dict[str, Any], metrics: Any) -> None:
+        """One evaluation row to the run's `MetricsLog`, then the learning curve."""
+        metrics.write(row, self.step)
         self.plot()
 
-    def _tensorboard(self):
-        if not self.config.tensorboard:
-            return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard is optional: metrics.jsonl has everything
-            return None
-        return SummaryWriter(str(self.out / "tb"))
+    def _metrics_log(self) -> Any:
+        from robot_rl.learning import MetricsLog
+
+        return MetricsLog(self.out, self.config.tensorboard)
 
     def run(self) -> dict[str, Any]:
         from tqdm import tqdm
+
+        from robot_rl.learning import loss_fields
+        from robot_rl.rollout import steps
 
         torch, cfg = self.torch, self.config
         agent_cfg = self.agent.config
@@ -216,12 +210,9 @@ class Trainer:
             if pretrain_info:
                 (self.out / "pretrain.json").write_text(json.dumps(pretrain_info, indent=2))
         generator = torch.Generator().manual_seed(cfg.seed + self.step)
-        obs, _ = self.env.reset(seed=cfg.seed + self.episode)
-        if self.expert is not None:
-            self.expert.reset()
-        takeover_left = 0
-        metrics_file = (self.out / "metrics.jsonl").open("a")
-        tb = self._tensorboard()
+        who = WhoActs(self)
+        rollout = steps(self.env, who, cfg.seed, first_episode=self.episode, on_reset=who.episode_starts)
+        metrics = self._metrics_log()
         bar = tqdm(
             total=cfg.steps,
             initial=self.step,
@@ -235,44 +226,18 @@ class Trainer:
         last_eval: dict[str, float] = {}
         info_update: dict[str, Any] = {}
         while self.step < cfg.steps:
-            # who acts: a takeover in progress, a new one, random warm-up, or the policy
-            takeover_starts = (
-                self.expert is not None
-                and takeover_left == 0
-                and self.step >= cfg.start_steps
-                and self.rng.random() < cfg.expert_interventions
-            )
-            if takeover_starts:
-                takeover_left = cfg.intervention_steps
-                self.interventions += 1
-            intervening = takeover_left > 0
-            if intervening:
-                action = self.expert.act(obs)
-                takeover_left -= 1
-            elif self.step < cfg.start_steps:
-                action = self.rng.uniform(-1, 1, self.env.action_space.shape).astype(np.float32)
-            else:
-                action = self.agent.policy(obs, deterministic=False)
-            next_obs, reward, terminated, truncated, info = self.env.step(action)
-            action = sent_action(info, action)
+            step = next(rollout)  # the next episode's reset, when one ended, happens here
             if cfg.reward == "rlif":
-                reward = -1.0 if takeover_starts else 0.0
-            self.online.add(obs, action, reward, next_obs, terminated, truncated, intervention=intervening)
-            if intervening and self.demos is not None:
-                self.demos.add(obs, action, reward, next_obs, terminated, truncated, intervention=True)
-            obs = next_obs
+                step.reward = -1.0 if who.takeover_starts else 0.0
+            self.core.add(step)
             self.step += 1
             window_steps += 1
             eval_steps += 1
-            if terminated or truncated:
-                recent_success = [*recent_success, bool(info["success"])][-20:]
+            if step.done:
+                recent_success = [*recent_success, step.success][-20:]
                 self.episode += 1
                 if self.supervisor is not None:
                     self._episode_end()
-                obs, _ = self.env.reset(seed=cfg.seed + self.episode)
-                takeover_left = 0
-                if self.expert is not None:
-                    self.expert.reset()
             if self.step >= cfg.start_steps:
                 info_update = self.update_block(generator)
                 window_updates += agent_cfg.utd
@@ -302,17 +267,15 @@ class Trainer:
                     "steps_per_s": round(eval_steps / train_elapsed, 2),
                     **last_eval,
                 }
-                row.update({k: float(v) for k, v in info_update.items()})
+                row.update(loss_fields(info_update))
                 if self.safety or cfg.scripted_resets:
                     row.update(self._safety_metrics())
-                self.write_metrics(row, metrics_file, tb)
+                self.write_metrics(row, metrics)
                 eval_start, eval_updates, eval_steps = time.perf_counter(), 0, 0
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                 self.save()
         bar.close()
-        metrics_file.close()
-        if tb is not None:
-            tb.close()
+        metrics.close()
         wall = round(time.perf_counter() - run_start, 2)
         return {
             "steps": self.step,
@@ -340,9 +303,7 @@ class Trainer:
         return {
             "format": CHECKPOINT_FORMAT,
             "train_config": to_dict(self.config),
-            "agent": self.agent.checkpoint(),
-            "online": self.online.state_dict(),
-            "demos": self.demos.state_dict() if self.demos is not None else None,
+            **self.core.state(),  # agent, online, demos
             "counters": {
                 "step": self.step,
                 "episode": self.episode,
@@ -358,20 +319,53 @@ class Trainer:
         self._load_state(self.torch.load(path, weights_only=True))
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        from robot_rl.agents.sac import SAC
-
-        self.agent = SAC.from_checkpoint(state["agent"])
-        self.online.load_state_dict(state["online"])
-        if state.get("demos") is not None and self.demos is not None:
-            # the saved buffer, interventions included, replaces the one just read from the folder
-            self.demos.load_state_dict(state["demos"])
+        # saved demonstrations replace the buffer just read from the folder (a run without one keeps none)
+        demos = state.get("demos") if self.demos is not None else None
+        self.core.load_state(state["agent"], state["online"], demos)
         counters = state["counters"]
-        self.step, self.episode, self.updates = counters["step"], counters["episode"], counters["updates"]
+        self.step, self.episode = counters["step"], counters["episode"]
+        self.core.updates = counters["updates"]
+        self.core.fitted = self.core.updates > 0  # the normaliser is in the agent's saved state
         self.interventions = counters.get("interventions", 0)
         self.pretrained = counters.get("pretrained", False)
         if self.supervisor is not None and "supervisor" in counters:  # reset counts go on across sessions
             self.supervisor.restore(counters["supervisor"])
         restore_rng(self.rng, state["rng"])
+
+
+class WhoActs:
+    """Who acts at each training step: a scripted-expert takeover in progress or starting (the
+    simulated human of HIL-SERL, at chance `expert_interventions` per step), the uniform-random
+    warm-up, or the policy. `intervening` and `takeover_starts` describe the action just chosen."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        self.takeover_left = 0
+        self.intervening = self.takeover_starts = False
+
+    def episode_starts(self) -> None:
+        self.takeover_left = 0
+        if self.trainer.expert is not None:
+            self.trainer.expert.reset()
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        t, cfg = self.trainer, self.trainer.config
+        self.takeover_starts = (
+            t.expert is not None
+            and self.takeover_left == 0
+            and t.step >= cfg.start_steps
+            and t.rng.random() < cfg.expert_interventions
+        )
+        if self.takeover_starts:
+            self.takeover_left = cfg.intervention_steps
+            t.interventions += 1
+        self.intervening = self.takeover_left > 0
+        if self.intervening:
+            self.takeover_left -= 1
+            return t.expert.act(obs)
+        if t.step < cfg.start_steps:
+            return t.rng.uniform(-1, 1, t.env.action_space.shape).astype(np.float32)
+        return t.agent.policy(obs, deterministic=False)
 
 
 def _ask_person(message: str) -> bool:

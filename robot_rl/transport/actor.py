@@ -9,7 +9,8 @@ blocks. The sim actors of `robot-rl train --async` and the ROS actor node use it
 
 Transitions travel as rows, one per policy step, holding the observation the action was taken in:
 the learner pairs each row with the next one from the same actor, so camera frames cross the wire
-once. `record()` adds a step; `end_episode(final_obs)` adds the final observation of an episode.
+once. `record()` adds a step; `end_episode(final_obs)` adds the final observation of an episode; `send(step)`
+is both for a `robot_rl.rollout.Step`.
 """
 
 from __future__ import annotations
@@ -174,6 +175,20 @@ class ActorClient:
     ) -> None:
         """One policy step: the observation the action was taken in, and what followed it."""
         self._add(obs, action, reward, terminated, truncated, success, intervention, final=False)
+
+    def send(self, step: Any) -> None:
+        """One `robot_rl.rollout.Step`, and the episode's final observation after a step that ended it."""
+        self.record(
+            step.obs,
+            step.action,
+            step.reward,
+            step.terminated,
+            step.truncated,
+            step.success,
+            step.intervention,
+        )
+        if step.done:
+            self.end_episode(step.next_obs, step.success)
 
     def end_episode(self, final_obs: Mapping[str, np.ndarray], success: bool = False) -> None:
         """The last observation of an episode (after the step that ended it)."""
