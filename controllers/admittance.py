@@ -63,6 +63,9 @@ class AdmittanceGains:
     )
     force_range: float = param(50.0, doc="measured force clipped to +/- this per axis", unit="N", gt=0)
     torque_range: float = param(10.0, doc="measured torque clipped to +/- this per axis", unit="N m", gt=0)
+    wrench_time_constant: float = param(
+        0.01, doc="first-order low-pass of the measured wrench (a force sensor's filter)", unit="s", ge=0
+    )
     ik_damping: float = param(0.01, doc="lambda of the damped least squares", unit="m", gt=0)
     max_reference_lead: float = param(
         0.05,
@@ -140,6 +143,9 @@ class Admittance(CartesianReference):
         self.compliant_pos = self.position_ref.copy()
         self.compliant_quat: tuple[float, float, float, float] = self.quat_ref
         self.velocity = np.zeros(6)  # compliant reference twist: m/s, rad/s (world frame)
+        self.wrench = np.zeros(6)  # the filtered, range-clipped wrench the law last acted on
+        self._filtered = np.zeros(6)
+        self._smoothing = control_dt / (gains.wrench_time_constant + control_dt)
         self.joint_target: np.ndarray | None = None
 
     def reset(self, ee_pos: np.ndarray, ee_quat: np.ndarray, q: np.ndarray | None = None) -> None:
@@ -149,6 +155,8 @@ class Admittance(CartesianReference):
         self.compliant_pos = self.position_ref.copy()
         self.compliant_quat = self.quat_ref
         self.velocity[:] = 0.0
+        self.wrench[:] = 0.0
+        self._filtered[:] = 0.0
 
     def spring_error(self) -> np.ndarray:
         """The clipped 6-vector x_c - x_eq (m, rad) the spring acts on."""
@@ -159,8 +167,11 @@ class Admittance(CartesianReference):
 
     def update(self, wrench: np.ndarray | None = None) -> None:
         """One step of M x'' + D x' + K (x - x_eq) = F_ext; `wrench` (N, N m; base frame, about the
-        TCP) is what the surroundings exert on the tool, None for none."""
-        force = np.zeros(6) if wrench is None else np.clip(wrench, -self.wrench_range, self.wrench_range)
+        TCP) is what the surroundings exert on the tool, None for none. It is low-pass filtered, then
+        clipped to the sensor's range."""
+        raw = np.zeros(6) if wrench is None else np.asarray(wrench, dtype=np.float64)
+        self._filtered += self._smoothing * (raw - self._filtered)
+        force = self.wrench = np.clip(self._filtered, -self.wrench_range, self.wrench_range)
         accel = (force - self.stiffness * self.spring_error() - self.damping * self.velocity) / self.mass
         dt = self.control_dt
         self.velocity += accel * dt

@@ -19,7 +19,7 @@ from robot_rl.controllers.resets import OBJECT_RESETS, RESETS, run_reset, script
 from robot_rl.sim import make_twin
 
 
-@pytest.mark.parametrize("robot", ["panda", "crazyflie", "racecar"])
+@pytest.mark.parametrize("robot", ["panda", "ur5e", "crazyflie", "racecar"])
 def test_scripted_reset_succeeds_on_fixed_seeds(robot):
     env = make_twin(robot, TASKS[robot], randomize=True)
     for seed in (0, 1, 2):

@@ -205,7 +205,7 @@ def test_quadrotor_lands_when_commands_stop():
     env.close()
 
 
-@pytest.mark.parametrize(("robot", "steps"), [("panda", 300), ("crazyflie", 3000)])
+@pytest.mark.parametrize(("robot", "steps"), [("panda", 300), ("ur5e", 300), ("crazyflie", 3000)])
 def test_adversarial_actions_stay_within_limits(robot, steps):
     result = run_adversarial(robot, steps, seed=3)
     assert (

@@ -7,8 +7,8 @@ the ROS reset node has it from the state topics on hardware. `run_reset` drives 
 `ResetReport` (success, duration in robot time, reason). `ResetSupervisor` counts outcomes for
 the run's metrics and asks a person after `max_failures` failed resets in a row.
 
-- Arm (`ArmReset`): precision gains, back to the home pose, a small random perturbation
-  (+/-2 cm, +/-0.05 rad with the yaw action, as SERL), then compliant gains again.
+- Arm (`ArmReset`, the Panda and the UR5e alike): precision gains, back to the home pose, a small
+  random perturbation (+/-2 cm, +/-0.05 rad with the yaw action, as SERL), then compliant gains again.
   `StateArmReset` is the same move from observations alone, for the ROS reset node's `mode: graph`.
 - Quadrotor (`QuadReset`): land, disarm, re-arm, take off and settle in hover at a random start.
 - Car (`CarReset`): back up, turning toward the course direction, then drive forward onto the
@@ -52,9 +52,17 @@ __all__ = [
     "terminal_prompt",
 ]
 
-RESETS: dict[str, type[ResetController]] = {"panda": ArmReset, "crazyflie": QuadReset, "racecar": CarReset}
+RESETS: dict[str, type[ResetController]] = {
+    "panda": ArmReset,
+    "ur5e": ArmReset,
+    "crazyflie": QuadReset,
+    "racecar": CarReset,
+}
 #: object resets by (robot, task)
-OBJECT_RESETS: dict[tuple[str, str], type[ResetController]] = {("panda", "pick_cube"): CubeReset}
+OBJECT_RESETS: dict[tuple[str, str], type[ResetController]] = {
+    ("panda", "pick_cube"): CubeReset,
+    ("ur5e", "pick_cube"): CubeReset,
+}
 
 
 def scripted_reset(

@@ -1,6 +1,6 @@
-"""Arm resets (panda): home with a small perturbation (`ArmReset`), the cube picked up and put down
-at a random spot before that (`CubeReset`), and the same home move from observations alone
-(`StateArmReset`, the ROS reset node's `mode: graph`)."""
+"""Arm resets (any twin arm: the Panda, the UR5e): home with a small perturbation (`ArmReset`), the
+cube picked up and put down at a random spot before that (`CubeReset`), and the same home move from
+observations alone (`StateArmReset`, the ROS reset node's `mode: graph`)."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ class ArmReset(ResetController):
             np.linalg.norm(tcp - self.target) < self.tolerance_m
             and np.linalg.norm(vel) < self.settle_speed
             and abs(self._yaw_left) < 1e-6
-            and robot.gripper_width() > 0.07
+            and robot.gripper_width() > robot.model.gripper_open_m - 0.01
         ):
             self.finish(True)
             return out

@@ -15,8 +15,8 @@ import numpy as np
 from robot_rl.benchmarks.machine import machine_info
 
 GOAL_SUCCESS = 0.99
-TASKS = {"panda": "pick_cube", "crazyflie": "hover", "racecar": "laps"}
-DISTURB_STEPS = {"panda": 5, "crazyflie": 3, "racecar": 0}
+TASKS = {"panda": "pick_cube", "ur5e": "pick_cube", "crazyflie": "hover", "racecar": "laps"}
+DISTURB_STEPS = {"panda": 5, "ur5e": 5, "crazyflie": 3, "racecar": 0}
 
 
 def disturb(env: Any, robot: str, rng: np.random.Generator) -> dict[str, np.ndarray]:

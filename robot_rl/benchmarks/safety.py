@@ -19,7 +19,9 @@ import numpy as np
 
 from robot_rl.benchmarks.machine import machine_info
 
-TASKS = {"panda": "reach", "crazyflie": "hover", "racecar": "laps"}
+TASKS = {"panda": "reach", "ur5e": "reach", "crazyflie": "hover", "racecar": "laps"}
+#: arms with Cartesian-delta actions: the adversarial pattern pushes one box wall, the TCP is checked
+ARMS = ("panda", "ur5e")
 SEGMENT = 25  # steps per adversarial pattern
 
 
@@ -27,7 +29,7 @@ def adversarial_action(rng: np.random.Generator, robot: str, size: int, pattern:
     if pattern == 0:
         return rng.uniform(-1.0, 1.0, size)
     a = np.zeros(size)
-    if robot == "panda":
+    if robot in ARMS:
         axis, sign = rng.integers(3), rng.choice([-1.0, 1.0])
         a[axis] = sign
         a[-1] = rng.choice([-1.0, 1.0])
@@ -66,7 +68,7 @@ def run_adversarial(robot: str, steps: int, seed: int = 0, progress: bool = Fals
             tilt = math.acos(max(-1.0, min(1.0, twin.robot.rot[8])))
             worst["tilt_rad"] = max(worst["tilt_rad"], tilt)
             p = np.asarray(twin.robot.pos)
-        elif robot == "panda":
+        elif robot in ARMS:
             p = twin.robot.tcp_pose()[0]
         else:
             return
@@ -126,7 +128,7 @@ def run_adversarial(robot: str, steps: int, seed: int = 0, progress: bool = Fals
         "decisions": env.counts,
         "wall_s": round(wall, 1),
     }
-    if robot == "panda":
+    if robot in ARMS:
         result["box_excursion_m"] = worst["box_excursion_m"]
         result["meets_goal"] = worst["box_excursion_m"] == 0.0
     if robot == "crazyflie":

@@ -61,6 +61,10 @@ class Gripper:
         [0.02, 0.008, 0.048], doc="finger pad box: width, thickness, length", unit="m"
     )
     pad_beyond_tcp: float = param(0.008, doc="fingertips reach this far past the TCP", unit="m", ge=0)
+    contact_stiffness: float = param(
+        1e4, doc="stiffness of the pads' and body's contacts (rubber pads)", unit="N/m", gt=0
+    )
+    contact_damping: float = param(200.0, doc="damping of those contacts", unit="N s/m", gt=0)
 
 
 @dataclass(kw_only=True)
