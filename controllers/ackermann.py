@@ -107,6 +107,12 @@ def throttle_to_speed(throttle: float, max_speed: float, max_reverse_speed: floa
     return throttle * (max_speed if throttle >= 0.0 else max_reverse_speed)
 
 
+def speed_to_throttle(speed: float, max_speed: float, max_reverse_speed: float = 0.0) -> float:
+    """The inverse of `throttle_to_speed` (a speed target m/s -> normalized throttle), clipped to [-1, 1]."""
+    scale = max_speed if speed >= 0.0 else max(max_reverse_speed, 1e-9)
+    return max(-1.0, min(1.0, speed / scale))
+
+
 def wheel_speeds(
     speed: float, steer_rad: float, geometry: AckermannGeometry
 ) -> tuple[float, float, float, float]:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 from robot_rl.config import param
 from robot_rl.errors import ConfigError
-from robot_rl.spec import Field
 
 #: gravity the twin and the controllers assume (the twin sets the same in PyBullet)
 GRAVITY = 9.81
@@ -98,20 +97,6 @@ class QuadrotorControllerConfig:
     rate: RateGains = param(default_factory=RateGains, doc="inner body-rate loop (control_hz)")
     attitude: AttitudeGains = param(default_factory=AttitudeGains, doc="attitude loop (hold/expert)")
     position: PositionGains = param(default_factory=PositionGains, doc="position loop (hold/expert)")
-    rates_action: list[Field] = param(
-        [],
-        doc="action layout in mode 'rates': collective_thrust (1, fraction of max), body_rates (3, rad/s)",
-    )
-
-    def validate(self, source: str, prefix: str) -> None:
-        names = [f.name for f in self.rates_action]
-        if names and names != ["collective_thrust", "body_rates"]:
-            raise ConfigError(
-                source, f"{prefix}.rates_action", "fields [collective_thrust, body_rates]", names
-            )
-        for f in self.rates_action:
-            if f.low is None or f.high is None:
-                raise ConfigError(source, f"{prefix}.rates_action.{f.name}", "low and high bounds", None)
 
 
 class Mixer:

@@ -1,5 +1,6 @@
-"""The ROS 2 node graph as data: topics per robot (the drivers' own interfaces), the task-observation
-topics per task, and node parameters.
+"""The ROS 2 node graph as data: the graph's own topics and services, the task-observation topics,
+and node parameters. A robot's driver topics and message codecs are its adapter's
+(robot_rl.robots.<robot>); which task topics a task uses is its spec's (`tasks`).
 
 Pure Python (no rclpy): the nodes in `robot_rl/ros`, the launch files, the parameter-file checks
 and docs/ros.md all read these tables, so a topic name or parameter lives in one place.
@@ -11,6 +12,7 @@ older ones are worthless).
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,12 @@ from robot_rl.errors import ConfigError
 
 SENSOR = "sensor"  # best effort, keep last 1
 COMMAND = "command"  # reliable, keep last 1
+
+
+def msg_type(name: str) -> type:
+    """'geometry_msgs/PoseStamped' -> the message class (imported when first asked for)."""
+    pkg, msg = name.split("/")
+    return getattr(importlib.import_module(f"{pkg}.msg"), msg)
 
 
 @dataclass(frozen=True)
@@ -77,93 +85,8 @@ RESET_STATS = Topic(
 )
 
 
-#: per robot: state topics a real driver publishes, and the command topic the real controller takes
-ROBOT_TOPICS: dict[str, dict[str, Topic]] = {
-    "panda": {
-        "pose": Topic(
-            "/franka_robot_state_broadcaster/current_pose",
-            "geometry_msgs/PoseStamped",
-            SENSOR,
-            "TCP pose, base frame (ee_pos, ee_quat)",
-        ),
-        "twist": Topic(
-            "/franka_robot_state_broadcaster/current_twist",
-            "geometry_msgs/TwistStamped",
-            SENSOR,
-            "TCP twist, base frame (ee_linvel, ee_angvel)",
-        ),
-        "wrench": Topic(
-            "/franka_robot_state_broadcaster/external_wrench_in_base_frame",
-            "geometry_msgs/WrenchStamped",
-            SENSOR,
-            "estimated external wrench at the TCP, base frame",
-        ),
-        "joints": Topic(
-            "/joint_states", "sensor_msgs/JointState", SENSOR, "7 arm joints + 2 fingers (gripper_width)"
-        ),
-        "command": Topic(
-            "/cartesian_impedance_controller/equilibrium_pose",
-            "geometry_msgs/PoseStamped",
-            COMMAND,
-            "equilibrium pose of the 1 kHz Cartesian impedance controller",
-        ),
-        "gripper": Topic(
-            "/franka_gripper/width_command", "std_msgs/Float64", COMMAND, "gripper width target, m"
-        ),
-    },
-    "crazyflie": {
-        "odom": Topic(
-            "/cf1/odom",
-            "nav_msgs/Odometry",
-            SENSOR,
-            "position and orientation (world), linear velocity (world), body rates",
-        ),
-        "imu": Topic("/cf1/imu", "sensor_msgs/Imu", SENSOR, "gyro (body rates, rad/s)"),
-        "command": Topic(
-            "/cf1/cmd_motors",
-            "sensor_msgs/JointState",
-            COMMAND,
-            "firmware controlModeForce setpoint: name m1..m4, effort = motor force / max_thrust_n (0..1)",
-        ),
-    },
-    "racecar": {
-        "odom": Topic("/odom", "nav_msgs/Odometry", SENSOR, "wheel odometry: twist.linear.x speed, m/s"),
-        "imu": Topic("/imu", "sensor_msgs/Imu", SENSOR, "gyro: angular_velocity.z yaw rate, rad/s"),
-        "command": Topic(
-            "/cmd_vel",
-            "geometry_msgs/Twist",
-            COMMAND,
-            "linear.x speed target m/s, angular.z steering angle rad (Ackermann Twist convention)",
-        ),
-    },
-}
-
-#: state publication rate of each robot's driver (the twin publishes at the same rate), Hz
-STATE_HZ = {"panda": 100, "crazyflie": 100, "racecar": 50}
-
-#: command topics of action modes other than the robot's default (robot_rl.command_shaping.ACTION_MODES)
-MODE_COMMANDS: dict[tuple[str, str], Topic] = {
-    ("crazyflie", "rates"): Topic(
-        "/cf1/cmd_rates",
-        "geometry_msgs/TwistStamped",
-        COMMAND,
-        "firmware inner-loop setpoint: angular = body rates rad/s, linear.z = collective thrust 0..1",
-    ),
-}
-
-
-def robot_topics(robot: str, action_mode: str = "") -> dict[str, Topic]:
-    """The robot driver's topics; `command` is the one of `action_mode` ("": the default layout)."""
-    if robot not in ROBOT_TOPICS:
-        raise ConfigError("", "robot", f"one of: {', '.join(ROBOT_TOPICS)}", robot)
-    topics = ROBOT_TOPICS[robot]
-    if action_mode and (robot, action_mode) in MODE_COMMANDS:
-        topics = {**topics, "command": MODE_COMMANDS[robot, action_mode]}
-    return topics
-
-
 # -- task observations -------------------------------------------------------------------------
-# A task appends fields to the robot's state (sim Task.observation): the reach goal, the cube's
+# A task appends fields to the robot's state (the spec's `tasks`): the reach goal, the cube's
 # pose, the course ahead of the car. On hardware a perception node or a fixed-goal publisher
 # provides them; the twin publishes them from its task at the state rate. One stamped standard
 # message per topic, so the actor checks their age like any sensor input.
@@ -171,17 +94,13 @@ def robot_topics(robot: str, action_mode: str = "") -> dict[str, Topic]:
 
 @dataclass(frozen=True)
 class TaskInput:
-    """A task-observation topic and the task fields it carries, in observation order."""
+    """A task-observation topic and the task fields it carries, in observation order (resolved from
+    the spec's `tasks.<task>.inputs`: robot_rl.spec.TaskInput)."""
 
     topic: Topic
     fields: tuple[tuple[str, int], ...]  # (field name, size)
-    #: how values sit in the message: point (x y z), pose (position x y z + orientation x y z w),
-    #: vector (x y z), track_pose (position.y = lateral offset, yaw = heading error),
-    #: polygon (points' x y), scan (ranges)
-    layout: str
-    #: "cube": the pose is a cube's, whose orientation is read as `spec.canonical_cube_quat` (the
-    #: twin's observation), so any perception node's quaternion of it is taken
-    symmetry: str = ""
+    layout: str  # robot_rl.spec.TaskInput.layout
+    symmetry: str = ""  # robot_rl.spec.TaskInput.symmetry
 
 
 def _task_topic(name: str, type_: str, doc: str) -> Topic:
@@ -208,10 +127,9 @@ POSITION_TARGET = _task_topic(
     "position_target",
     "geometry_msgs/PointStamped",
     "where the vehicle should be, world frame: the Crazyflie's pos_error = position - target. Read by the "
-    "actor for tasks whose target moves (MOVING_TARGET); others use the actor's `target` parameter",
+    "actor for tasks whose target moves (spec `tasks.<task>.moving_target`); others use the actor's "
+    "`target` parameter",
 )
-#: robot -> tasks whose position target moves: the actor takes it from POSITION_TARGET (stamps checked)
-MOVING_TARGET: dict[str, tuple[str, ...]] = {"crazyflie": ("waypoints",)}
 TRACK_POSE = _task_topic(
     "track_pose",
     "geometry_msgs/PoseStamped",
@@ -225,41 +143,43 @@ WALL_SCAN = _task_topic(
     "wall_scan", "sensor_msgs/LaserScan", "ray distances to the walls, car frame (wall_distances)"
 )
 
-#: robot -> task -> the topics its task observation comes from (tests check them against the twin)
-TASK_INPUTS: dict[str, dict[str, tuple[TaskInput, ...]]] = {
-    "panda": {
-        "reach": (TaskInput(GOAL_POS, (("goal_pos", 3),), "point"),),
-        "pick_cube": (TaskInput(CUBE_POSE, (("cube_pos", 3), ("cube_quat", 4)), "pose", symmetry="cube"),),
-        "pick_place": (
-            TaskInput(CUBE_POSE, (("cube_pos", 3), ("cube_quat", 4)), "pose", symmetry="cube"),
-            TaskInput(TARGET_POS, (("target_pos", 3),), "point"),
-        ),
-        "peg_insert": (
-            TaskInput(PEG_POSE, (("peg_pos", 3), ("peg_quat", 4)), "pose"),
-            TaskInput(HOLE_POS, (("hole_pos", 3),), "point"),
-        ),
-    },
-    "crazyflie": {"hover": (), "waypoints": (TaskInput(TARGET_VEL, (("target_vel", 3),), "vector"),)},
-    "racecar": {
-        "laps": (
-            TaskInput(TRACK_POSE, (("heading_error", 1), ("lateral_offset", 1)), "track_pose"),
-            TaskInput(CHECKPOINTS, (("checkpoints", 4),), "polygon"),
-            TaskInput(WALL_SCAN, (("wall_distances", 5),), "scan"),
-        )
-    },
+#: the task topics by name (a spec's `tasks.<task>.inputs[].topic`)
+TASK_TOPICS: dict[str, Topic] = {
+    t.name.rsplit("/", 1)[-1]: t
+    for t in (
+        GOAL_POS,
+        CUBE_POSE,
+        TARGET_POS,
+        PEG_POSE,
+        HOLE_POS,
+        TARGET_VEL,
+        TRACK_POSE,
+        CHECKPOINTS,
+        WALL_SCAN,
+    )
 }
 #: wall_scan ray directions, car frame, rad (left positive): -60..60 deg in 30 deg steps
 WALL_SCAN_ANGLES = (-1.0471975511965976, 1.0471975511965976, 0.5235987755982988)  # min, max, increment
 
 
-def task_inputs(robot: str, task: str) -> tuple[TaskInput, ...]:
-    """The task-observation topics of a robot's task (empty when the task adds no observation)."""
-    tasks = TASK_INPUTS.get(robot)
-    if tasks is None:
-        raise ConfigError("", "robot", f"one of: {', '.join(TASK_INPUTS)}", robot)
-    if task not in tasks:
-        raise ConfigError("", "task", f"a {robot} task: {', '.join(tasks)}", task)
-    return tasks[task]
+def task_inputs(spec: Any, task: str) -> tuple[TaskInput, ...]:
+    """The task-observation topics of a robot's task (empty when the task adds no observation);
+    `spec` is a RobotSpec or a robot name."""
+    if isinstance(spec, str):
+        from robot_rl.spec import load_robot_spec
+
+        spec = load_robot_spec(spec)
+    t = spec.task(task)
+    sizes = {f.name: f.size for f in t.observation}
+    out = []
+    for i, inp in enumerate(t.inputs):
+        if inp.topic not in TASK_TOPICS:
+            raise ConfigError(
+                spec.source, f"tasks.{task}.inputs[{i}].topic", f"one of: {', '.join(TASK_TOPICS)}", inp.topic
+            )
+        fields = tuple((name, sizes[name]) for name in inp.fields)
+        out.append(TaskInput(TASK_TOPICS[inp.topic], fields, inp.layout, inp.symmetry))
+    return tuple(out)
 
 
 def camera_topic(camera: str) -> str:
@@ -278,7 +198,7 @@ NODE_PARAMS: dict[str, dict[str, Any]] = {
         **COMMON,
         "task": "reach",
         "cameras": [""],  # rclpy needs a typed default: [""] means none
-        "state_hz": 0,  # 0: the robot's driver rate (STATE_HZ)
+        "state_hz": 0,  # 0: the robot's driver rate (spec rates.state_hz)
         "camera_hz": 20,  # above the policy rate: a frame must be younger than sensor_max_age_s
         "randomize": False,
         "action_mode": "",  # "": the layout policies are trained with; crazyflie: force | rates

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -102,6 +102,12 @@ class Rates:
     policy_hz: int = param(doc="policy steps per second", unit="Hz", gt=0)
     control_hz: int = param(doc="control-law updates per second", unit="Hz", gt=0)
     physics_hz: int = param(doc="twin physics steps per second", unit="Hz", gt=0)
+    state_hz: int | None = param(
+        None,
+        doc="state publication rate of the robot's driver (the twin node publishes at it)",
+        unit="Hz",
+        gt=0,
+    )
 
     def validate(self, source: str, prefix: str) -> None:
         key = prefix or "rates"
@@ -182,6 +188,48 @@ class Safety:
 
 
 @dataclass(kw_only=True)
+class TaskInput:
+    """How a task's observation reaches a robot: one task topic (robot_rl.rosgraph.TASK_TOPICS) and
+    the fields it carries. On hardware a perception node or a goal publisher sends it; the twin node
+    publishes it from its task."""
+
+    topic: str = param(doc="task topic name: /robot_rl/task/<topic>, one of robot_rl.rosgraph.TASK_TOPICS")
+    layout: Literal["point", "pose", "vector", "track_pose", "polygon", "scan"] = param(
+        doc="how values sit in the message: point (x y z), pose (position + orientation x y z w), vector "
+        "(x y z), track_pose (position.y = lateral offset, yaw = heading error), polygon (points' x y), "
+        "scan (ranges)"
+    )
+    fields: list[str] = param(doc="the task observation fields it carries, in order")
+    symmetry: Literal["", "cube"] = param(
+        "", doc="cube: the pose is a cube's, read as canonical_cube_quat (any of its 24 rotations is taken)"
+    )
+
+
+@dataclass(kw_only=True)
+class TaskSpec:
+    """What one task adds to the robot's state, and where it comes from on a robot."""
+
+    observation: list[Field] = param([], doc="entries the task appends to the robot's state, in order")
+    inputs: list[TaskInput] = param([], doc="the task topics that carry them, in observation order")
+    moving_target: bool = param(
+        False, doc="the position target moves: the graph reads it from /robot_rl/task/position_target"
+    )
+
+    def validate(self, source: str, prefix: str) -> None:
+        names = [name for inp in self.inputs for name in inp.fields]
+        if names != [f.name for f in self.observation]:
+            raise ConfigError(
+                source,
+                f"{prefix}.inputs",
+                f"topics carrying {[f.name for f in self.observation]} in order",
+                names,
+            )
+
+    def field_sizes(self) -> dict[str, int]:
+        return {f.name: f.size for f in self.observation}
+
+
+@dataclass(kw_only=True)
 class RobotSpec:
     """Everything the stack needs to know about one robot."""
 
@@ -190,6 +238,12 @@ class RobotSpec:
     rates: Rates = param(doc="policy / control / physics rates")
     observation: list[Field] = param(doc="state observation layout, in order")
     action: list[Field] = param(doc="action layout, in order; the policy acts in [-1, 1]")
+    action_modes: dict[str, list[str | Field]] = param(
+        {},
+        doc="action mode -> its layout: names of `action` fields or whole fields; the first mode is the "
+        "default (the layout `robot-rl train` trains). Empty: one mode, `default`, the whole `action`",
+    )
+    tasks: dict[str, TaskSpec] = param({}, doc="task -> what it appends to the state and its topics")
     safety: Safety = param(doc="limits every command passes through")
     cameras: list[Camera] = param([], doc="cameras the twin can render")
     randomization: dict[str, list[float]] = param(
@@ -209,6 +263,42 @@ class RobotSpec:
         for name, bounds in self.randomization.items():
             if len(bounds) != 2 or bounds[0] > bounds[1]:
                 raise ConfigError(source, f"randomization.{name}", "[low, high] with low <= high", bounds)
+        known = {f.name for f in self.action}
+        for mode, entries in self.action_modes.items():
+            for entry in entries:
+                if isinstance(entry, str) and entry not in known:
+                    raise ConfigError(
+                        source, f"action_modes.{mode}", f"names of action fields ({', '.join(known)})", entry
+                    )
+
+    # -- action modes --------------------------------------------------------------------------
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The robot's action modes, the default first."""
+        return tuple(self.action_modes) or ("default",)
+
+    def action_mode(self, mode: str = "") -> str:
+        """An action mode by name; "" is the default (the layout trained policies output)."""
+        if not mode:
+            return self.modes[0]
+        if mode not in self.modes:
+            expected = f"a {self.name} action mode: {', '.join(self.modes)} (or '' for the default)"
+            raise ConfigError(self.source, "action_mode", expected, mode)
+        return mode
+
+    def action_fields(self, mode: str = "") -> list[Field]:
+        """The action layout of a mode ("": the default)."""
+        mode = self.action_mode(mode)
+        if not self.action_modes:
+            return list(self.action)
+        by_name = {f.name: f for f in self.action}
+        return [by_name[e] if isinstance(e, str) else e for e in self.action_modes[mode]]
+
+    # -- tasks ---------------------------------------------------------------------------------
+    def task(self, name: str) -> TaskSpec:
+        if name not in self.tasks:
+            raise ConfigError(self.source, "tasks", f"a {self.name} task: {', '.join(self.tasks)}", name)
+        return self.tasks[name]
 
     @property
     def obs_size(self) -> int:

@@ -95,8 +95,6 @@ class Task(ABC):
     name: ClassVar[str] = ""
     #: randomization parameters this task understands, with their nominal values
     RANDOMIZATION: ClassVar[dict[str, float]] = {}
-    #: observation entries the task appends to the robot's state
-    observation: ClassVar[list[Field]] = []
     #: episode length in policy steps
     max_episode_steps: int = 100
 
@@ -171,7 +169,7 @@ class TwinEnv(gym.Env):
         self.task.build(self.client, self.robot)
         self._snapshot = self.client.saveState()
 
-        self.obs_layout: list[Field] = list(spec.observation) + list(task.observation)
+        self.obs_layout: list[Field] = list(spec.observation) + list(spec.task(task.name).observation)
         state_size = sum(f.size for f in self.obs_layout)
         spaces: dict[str, gym.Space] = {
             "state": gym.spaces.Box(-np.inf, np.inf, shape=(state_size,), dtype=np.float32)
@@ -210,7 +208,15 @@ class TwinEnv(gym.Env):
         task_info = self.task.reset(self.np_random, self.params)
         self.elapsed_steps = 0
         info = {"success": False, "randomization": dict(self.params), **task_info}
-        return self._observation(), info
+        obs = self._observation()
+        if obs["state"].size != self.observation_space["state"].shape[0]:
+            raise ConfigError(
+                self.robot_spec.source,
+                f"tasks.{self.task.name}.observation",
+                f"the {obs['state'].size - self.robot_spec.obs_size} values task '{self.task.name}' observes",
+                sum(f.size for f in self.robot_spec.task(self.task.name).observation),
+            )
+        return obs, info
 
     def step(self, action):
         action = np.asarray(action, dtype=np.float32)

@@ -10,18 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot_rl.command_shaping import (
-    ACTION_MODES,
-    action_channels,
-    graph_action_fields,
-    make_shaper,
-    twin_robot_options,
-)
+from robot_rl.command_shaping import make_shaper
 from robot_rl.controllers.safety_layer import SafetyLayer
 from robot_rl.errors import ConfigError
 from robot_rl.observations import InputError, ObservationBuilder
-from robot_rl.rosgraph import NODE_PARAMS, TASK_INPUTS, check_params_file, task_inputs
-from robot_rl.spec import load_robot_spec
+from robot_rl.robots import adapter
+from robot_rl.rosgraph import NODE_PARAMS, check_params_file, task_inputs
+from robot_rl.spec import known_robots, load_robot_spec
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -62,14 +57,14 @@ def test_every_launched_executable_is_a_console_script_and_every_robot_has_a_lau
 
     nodes = _setup_nodes()
     named = {*launch_graph.GRAPH_NODES, *launch_graph.TWIN_NODES}
-    named |= {n for v in launch_graph.HARDWARE_NODES.values() for n in v}
+    named |= {n for robot in known_robots() for n in launch_graph.hardware_nodes(robot)}
     assert named <= set(nodes), named - set(nodes)
     assert set(nodes) == set(NODE_PARAMS)  # every node's parameters are declared in one table
     for name, target in nodes.items():
         assert (BIN / name).exists(), f"console script {name} not installed: pip install -e ."
         module, func = target.split(":")
         assert func == "main" and (REPO / (module.replace(".", "/") + ".py")).exists()
-    for robot in launch_graph.HARDWARE_NODES:
+    for robot in known_robots():
         text = (REPO / "launch" / f"{robot}.launch.py").read_text()
         assert f'generate(robot="{robot}")' in text
         assert (REPO / "config" / "ros" / f"{robot}.yaml").exists()
@@ -99,7 +94,7 @@ def test_observation_builder_lays_out_fields_as_the_spec_and_drops_stale_or_bad_
 def test_panda_reference_stays_in_the_box_and_near_the_arm():
     spec = load_robot_spec("panda")
     s = make_shaper(spec)
-    assert action_channels(spec) == ["ee_delta_pos.0", "ee_delta_pos.1", "ee_delta_pos.2", "gripper"]
+    assert s.channels == ["ee_delta_pos.0", "ee_delta_pos.1", "ee_delta_pos.2", "gripper"]
     assert s.command([1, 0, 0, 0]) == {}  # no measured pose yet: nothing to command
     s.measured("ee_pos", [0.74, 0.0, 0.3])
     for _ in range(20):
@@ -144,20 +139,22 @@ def test_graph_action_layout_is_the_twin_envs_in_every_mode(robot):
     from robot_rl.sim import make_twin
 
     spec = load_robot_spec(robot)
-    for mode in ["", *ACTION_MODES[robot][1:]]:
-        env = make_twin(robot, next(iter(TASK_INPUTS[robot])), robot_options=twin_robot_options(spec, mode))
+    task = next(iter(spec.tasks))
+    for mode in ["", *spec.modes[1:]]:
+        graph = adapter(spec, mode)
+        env = make_twin(robot, task, robot_options=graph.twin_options())
         try:
             twin = [(f.name, f.size) for f in env.unwrapped.action_layout]
             if not mode:  # the default is what training builds: no robot options at all
-                default = make_twin(robot, next(iter(TASK_INPUTS[robot])))
+                default = make_twin(robot, task)
                 assert [(f.name, f.size) for f in default.unwrapped.action_layout] == twin
                 default.close()
-            assert [(f.name, f.size) for f in graph_action_fields(spec, mode)] == twin
-            assert len(action_channels(spec, mode)) == env.action_space.shape[0]
+            assert [(f.name, f.size) for f in graph.fields] == twin
+            assert len(graph.channels) == env.action_space.shape[0]
         finally:
             env.close()
     with pytest.raises(ConfigError, match="action_mode"):
-        graph_action_fields(spec, "attitude")
+        adapter(spec, "attitude")
 
 
 @pytest.mark.parametrize("robot", ["panda", "crazyflie", "racecar"])
@@ -169,14 +166,16 @@ def test_task_topics_carry_every_task_observation_of_the_twin(robot):
     from robot_rl.sim import make_twin
     from robot_rl.sim.factory import tasks_of
 
-    assert set(TASK_INPUTS[robot]) == set(tasks_of(robot))
+    spec = load_robot_spec(robot)
+    assert set(spec.tasks) == set(tasks_of(robot))
     for task in tasks_of(robot):
         env = make_twin(robot, task)
         try:
-            env.reset(seed=5)
+            env.reset(seed=5)  # refuses a task whose observation is not the spec's size
             twin = env.unwrapped.task
             carried = [f for inp in task_inputs(robot, task) for f in inp.fields]
-            assert carried == [(f.name, f.size) for f in twin.observation], f"{robot}/{task}"
+            assert carried == [(f.name, f.size) for f in spec.task(task).observation], f"{robot}/{task}"
+            assert twin.observe().size == sum(size for _, size in carried)
             values, i = twin.observe(), 0
             for inp in task_inputs(robot, task):
                 n = sum(size for _, size in inp.fields)

@@ -29,8 +29,9 @@ rclpy = pytest.importorskip("rclpy")
 
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
+from robot_rl.robots import adapter  # noqa: E402
 from robot_rl.ros.common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, msg_type  # noqa: E402
-from robot_rl.rosgraph import ACTION, CONTROLLER_STATE, EPISODE, STATE_HZ, robot_topics  # noqa: E402
+from robot_rl.rosgraph import ACTION, CONTROLLER_STATE, EPISODE  # noqa: E402
 from robot_rl.spec import load_robot_spec  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -165,7 +166,7 @@ def _assert_driver_rate(probe: Probe, topic: str, hz: float) -> None:
 
 
 def _watch_robot(probe: Probe, robot: str, action_mode: str = "") -> dict:
-    topics = robot_topics(robot, action_mode)
+    topics = adapter(robot, action_mode).topics
     rate_topic = _state_topic(robot)
     for t in topics.values():
         # only the rate topic and the commands need every sample; the rest shows presence
@@ -178,7 +179,7 @@ def _watch_robot(probe: Probe, robot: str, action_mode: str = "") -> dict:
 
 
 def _state_topic(robot: str) -> str:
-    return robot_topics(robot)["pose" if robot == "panda" else "odom"].name
+    return adapter(robot).STATE[adapter(robot).BOX_STATE].name
 
 
 def test_panda_graph_rates_commands_episodes_and_watchdog(graph):
@@ -197,7 +198,7 @@ def test_panda_graph_rates_commands_episodes_and_watchdog(graph):
     probe.wait(lambda: any(m.data >= 2 for m in probe.msgs[EPISODE.name]), 15, "episode 2 after two resets")
     assert "resetting" in g.log("actor")
     # the driver's topics at the driver's rate, with the whole graph running
-    _assert_driver_rate(probe, state, STATE_HZ["panda"])
+    _assert_driver_rate(probe, state, adapter("panda").state_hz)
     for key in ("twist", "joints", "wrench"):
         assert probe.times[topics[key].name], f"nothing on {topics[key].name}"
     # equilibrium poses stay in the safety box
@@ -246,7 +247,7 @@ def test_land_and_brake_when_the_actor_dies(graph, robot, mode):
     probe.wait(lambda: len(probe.times[state]) > 20, 20, f"twin state on {state}")
     probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "ok", 10, "actions flowing (controller ok)")
     probe.wait(lambda: len(probe.msgs[command]) >= 5, 10, f"commands on {command}")
-    _assert_driver_rate(probe, state, STATE_HZ[robot])
+    _assert_driver_rate(probe, state, adapter(robot).state_hz)
     actor.kill()
     actor.wait()
     probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "hold", 3, "controller hold")
@@ -351,7 +352,7 @@ def test_a_driver_that_goes_silent_stops_the_robot_within_the_sensor_age(graph, 
     ]
     assert ages and max(ages) / 1000 <= spec.safety.sensor_max_age_s + 1.0 / 200 + 0.02, text
     stopped = stop_at - killed
-    assert stopped <= spec.safety.sensor_max_age_s + 3 / STATE_HZ[robot] + 0.02, (
+    assert stopped <= spec.safety.sensor_max_age_s + 3 / adapter(robot).state_hz + 0.02, (
         f"stop {1000 * stopped:.0f} ms"
     )
     assert stopped < spec.safety.command_timeout_s, "the watchdog stopped it, not the stale-sensor check"

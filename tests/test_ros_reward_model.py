@@ -17,7 +17,8 @@ from test_ros_graph import graph as graph
 
 from robot_rl.reward.base import ProprioCondition
 from robot_rl.reward.classifier import ClassifierNet, SuccessClassifier
-from robot_rl.rosgraph import REWARD, REWARD_PROBABILITY, SUCCESS, camera_topic, robot_topics
+from robot_rl.robots import adapter
+from robot_rl.rosgraph import REWARD, REWARD_PROBABILITY, SUCCESS, camera_topic
 from robot_rl.runtime import configure_torch
 from robot_rl.spec import load_robot_spec
 
@@ -75,7 +76,7 @@ def test_reward_node_scores_each_frame_like_the_model_with_its_condition(graph, 
     pubs = {
         c: probe.node.create_publisher(type(_image(frames[0][c], None)), camera_topic(c), 10) for c in CAMERAS
     }
-    joints = probe.node.create_publisher(JointState, robot_topics("panda")["joints"].name, 10)
+    joints = probe.node.create_publisher(JointState, adapter("panda").topics["joints"].name, 10)
     node = g.start("reward", "reward", robot="panda", source="model", model=str(tmp_path / "model"))
 
     def send(frame: dict[str, np.ndarray], width: float | None) -> None:

@@ -16,8 +16,9 @@ pytest.importorskip("rclpy")
 
 from test_ros_graph import graph as graph
 
+from robot_rl.robots import adapter
 from robot_rl.ros.common import COMMAND_QOS, SENSOR_QOS
-from robot_rl.rosgraph import ACTION, GOAL_POS, robot_topics
+from robot_rl.rosgraph import ACTION, GOAL_POS
 
 # whole ROS graphs: run alone (setup.cfg)
 pytestmark = pytest.mark.solo
@@ -87,7 +88,7 @@ def test_reach_goal_flows_from_the_twin_into_the_actors_observation(graph, tmp_p
 def test_without_the_goal_topic_the_actor_says_so_once_and_does_not_act(graph, tmp_path):
     g, probe = graph
     probe.watch(ACTION.name, ACTION.type, COMMAND_QOS)
-    state = robot_topics("panda")["pose"]
+    state = adapter("panda").topics["pose"]
     probe.watch(state.name, state.type, SENSOR_QOS, depth=1)
     demos = tmp_path / "demos"
     # the actor first: its first report lists every input, later hiccups of the state add nothing new
@@ -127,7 +128,7 @@ def test_crazyflie_actor_acts_in_the_twin_envs_action_layout(graph):
     size = env.action_space.shape[0]
     env.close()
     channels = [f"{f.name}.{i}" if f.size > 1 else f.name for f in layout for i in range(f.size)]
-    command = robot_topics("crazyflie")["command"]
+    command = adapter("crazyflie").topics["command"]
     probe.watch(ACTION.name, ACTION.type, COMMAND_QOS)
     probe.watch(command.name, command.type, COMMAND_QOS)
     g.start("twin", "twin", robot="crazyflie", task="hover")
@@ -189,10 +190,10 @@ def _stamp(msg) -> tuple[int, int]:
 
 
 def test_crazyflie_waypoints_pos_error_follows_the_moving_target_topic(graph, tmp_path):
-    from robot_rl.rosgraph import POSITION_TARGET, robot_topics
+    from robot_rl.rosgraph import POSITION_TARGET
 
     g, probe = graph
-    odom = robot_topics("crazyflie")["odom"]
+    odom = adapter("crazyflie").topics["odom"]
     probe.watch(odom.name, odom.type, SENSOR_QOS, depth=200)
     probe.watch(POSITION_TARGET.name, POSITION_TARGET.type, SENSOR_QOS, depth=200)
     demos = tmp_path / "demos"

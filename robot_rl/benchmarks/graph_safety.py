@@ -39,6 +39,11 @@ EPISODE_S = 10.0  # the twin is reset this often
 NAN_STATE_EVERY = 5  # segments between two non-finite state samples
 
 
+def _pose(msg: Any) -> Any:
+    """The geometry_msgs/Pose in a PoseStamped or an Odometry (its PoseWithCovariance)."""
+    return getattr(msg.pose, "pose", msg.pose)
+
+
 class _Driver:
     """This process's node: watches the twin's state, publishes actions and bad state samples."""
 
@@ -48,23 +53,17 @@ class _Driver:
         from std_msgs.msg import String
         from std_srvs.srv import Trigger
 
-        from robot_rl.command_shaping import action_channels
+        from robot_rl.robots import adapter
         from robot_rl.ros.common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, msg_type
-        from robot_rl.rosgraph import (
-            ACTION,
-            CONTROLLER_STATE,
-            RESUME_SERVICE,
-            TWIN_RESET_SERVICE,
-            robot_topics,
-        )
+        from robot_rl.rosgraph import ACTION, CONTROLLER_STATE, RESUME_SERVICE, TWIN_RESET_SERVICE
         from robot_rl.spec import load_robot_spec
 
         self.robot, self.spec = robot, load_robot_spec(robot)
         self.box_low = np.asarray(self.spec.safety.box_low)
         self.box_high = np.asarray(self.spec.safety.box_high)
-        self.topics = robot_topics(robot)
-        self.state_topic = self.topics["pose" if robot == "panda" else "odom"]
-        self.channels = action_channels(self.spec)
+        robot_adapter = adapter(self.spec)
+        self.state_topic = robot_adapter.STATE[robot_adapter.BOX_STATE]
+        self.channels = robot_adapter.channels
         self.context = self.rclpy.Context()
         self.rclpy.init(context=self.context, domain_id=domain)
         self.node = self.rclpy.create_node("bench_safety_actor", context=self.context)
@@ -86,7 +85,7 @@ class _Driver:
         threading.Thread(target=self.executor.spin, daemon=True).start()
 
     def on_state(self, msg: Any) -> None:
-        pose = msg.pose if self.robot == "panda" else msg.pose.pose
+        pose = _pose(msg)
         p = np.array([pose.position.x, pose.position.y, pose.position.z])
         if not np.all(np.isfinite(p)):
             return  # our own bad sample, echoed back
@@ -95,7 +94,7 @@ class _Driver:
         with self.lock:
             self.samples += 1
             self.worst["box_excursion_m"] = max(self.worst["box_excursion_m"], out)
-            if self.robot == "crazyflie":
+            if self.spec.safety.max_tilt_rad is not None:
                 tilt = math.acos(max(-1.0, min(1.0, 1.0 - 2.0 * (q.x * q.x + q.y * q.y))))
                 self.worst["tilt_rad"] = max(self.worst["tilt_rad"], tilt)
 
@@ -115,7 +114,7 @@ class _Driver:
         with self.lock:
             seen = len(self.states)
         msg = self.state_type()
-        pose = msg.pose if self.robot == "panda" else msg.pose.pose
+        pose = _pose(msg)
         pose.position.x, pose.orientation.w = math.nan, 1.0
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -206,7 +205,7 @@ def _measure(robot: str, actions: int, seed: int, domain: int, bar: Any) -> dict
         "box_excursion_m": round(worst["box_excursion_m"], 6),
         "meets_goal": bool(worst["box_excursion_m"] == 0.0 and latched == resumed == injected),
     }
-    if robot == "crazyflie":
+    if driver.spec.safety.max_tilt_rad is not None:
         limit = driver.spec.safety.max_tilt_rad
         result.update({"max_tilt_rad": round(worst["tilt_rad"], 4), "tilt_limit_rad": limit})
         result["meets_goal"] = bool(result["meets_goal"] and worst["tilt_rad"] <= limit)

@@ -68,10 +68,12 @@ def _measure(robot: str, seconds: float, domain: int, bar: Any, realtime_priorit
     rclpy = require("rclpy", "ros", "robot-rl bench loop")
     executors = require("rclpy.executors", "ros", "robot-rl bench loop")
 
+    from robot_rl.robots import adapter
     from robot_rl.ros.common import COMMAND_QOS, SENSOR_QOS, msg_type, to_stamp
-    from robot_rl.rosgraph import ACTION, STATE_HZ, robot_topics, task_inputs
+    from robot_rl.rosgraph import ACTION, task_inputs
 
-    topics = robot_topics(robot)
+    robot_adapter = adapter(robot)
+    topics = robot_adapter.topics
     env = {
         **os.environ,
         "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
@@ -100,27 +102,16 @@ def _measure(robot: str, seconds: float, domain: int, bar: Any, realtime_priorit
         msg_type(topics["command"].type), topics["command"].name, on_command, COMMAND_QOS
     )
     node.create_subscription(msg_type(ACTION.type), ACTION.name, on_action, COMMAND_QOS)
+    # the driver's state at rest (a pose in the box, fingers open, a vehicle level at 1 m)
+    msgs = robot_adapter.resting_state()
     state_pubs = {
-        k: node.create_publisher(msg_type(t.type), t.name, SENSOR_QOS)
-        for k, t in topics.items()
-        if k not in ("command", "gripper")
+        k: node.create_publisher(msg_type(t.type), t.name, SENSOR_QOS) for k, t in robot_adapter.STATE.items()
     }
-    msgs = {k: msg_type(t.type)() for k, t in topics.items() if k in state_pubs}
     for inp in task_inputs(robot, TASKS[robot]):  # the task's observation, as a goal publisher sends it
         state_pubs[inp.topic.name] = node.create_publisher(
             msg_type(inp.topic.type), inp.topic.name, SENSOR_QOS
         )
         msgs[inp.topic.name] = msg_type(inp.topic.type)()
-    if robot == "panda":
-        msgs["pose"].pose.position.x, msgs["pose"].pose.position.z, msgs["pose"].pose.orientation.w = (
-            0.5,
-            0.3,
-            1.0,
-        )
-        msgs["joints"].name = ["panda_finger_joint1", "panda_finger_joint2"]
-        msgs["joints"].position = [0.04, 0.04]
-    else:
-        msgs["odom"].pose.pose.position.z, msgs["odom"].pose.pose.orientation.w = 1.0, 1.0
 
     def publish_state() -> None:
         stamp = to_stamp(time.time())
@@ -128,7 +119,7 @@ def _measure(robot: str, seconds: float, domain: int, bar: Any, realtime_priorit
             msgs[k].header.stamp = stamp
             pub.publish(msgs[k])
 
-    node.create_timer(1.0 / STATE_HZ[robot], publish_state)
+    node.create_timer(1.0 / robot_adapter.state_hz, publish_state)
     executor = executors.SingleThreadedExecutor(context=context)
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
@@ -183,7 +174,7 @@ def _measure(robot: str, seconds: float, domain: int, bar: Any, realtime_priorit
     return {
         "robot": robot,
         "policy_hz": hz,
-        "state_hz": STATE_HZ[robot],
+        "state_hz": robot_adapter.state_hz,
         "seconds": seconds,
         "policy_steps": len(st),
         "realtime_priority": realtime_priority,

@@ -159,17 +159,9 @@ def _fields(fields: list[Any]) -> list[tuple[str, int, str]]:
     return [(f.name, int(f.size), f.unit) for f in fields]
 
 
-def _task_fields(robot: str, task: str) -> list[Any]:
-    """The task's appended observation fields (sim task classes declare them); [] if unknown."""
-    try:
-        import importlib
-
-        from robot_rl.sim.factory import ROBOT_MODULES  # lazy: pulls in pybullet
-
-        module = importlib.import_module(ROBOT_MODULES[robot])
-        return list(module.TASKS[task].observation)
-    except Exception:  # an unknown robot/task or no pybullet: the generic remainder field is used
-        return []
+def _task_fields(spec: Any, task: str) -> list[Any]:
+    """The task's appended observation fields (the spec's `tasks`); [] if unknown."""
+    return list(spec.tasks[task].observation) if task in spec.tasks else []
 
 
 def describe_checkpoint(
@@ -215,7 +207,7 @@ def describe_agent(
         obs_fields = _fields(spec.observation)
         extra = layers[0].weight.shape[1] - sum(f[1] for f in obs_fields)
         if extra > 0:
-            task_fields = _fields(_task_fields(spec.name, task))
+            task_fields = _fields(_task_fields(spec, task))
             if sum(f[1] for f in task_fields) != extra:
                 task_fields = [("task", extra, "")]
             obs_fields += task_fields

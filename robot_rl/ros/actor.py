@@ -23,20 +23,19 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Int32
 from std_srvs.srv import Trigger
 
-from robot_rl.command_shaping import action_channels, graph_action_fields, resolve_action_mode
 from robot_rl.errors import ConfigError, Described
 from robot_rl.observations import ObservationBuilder
+from robot_rl.robots import adapter
+from robot_rl.rollout import Recorder
 from robot_rl.ros.common import GraphNode, run, to_stamp
 from robot_rl.ros.inputs import SensorInputs
 from robot_rl.rosgraph import (
     ACTION,
     EPISODE,
-    MOVING_TARGET,
     RESET_SERVICE,
     REWARD,
     SUCCESS,
     TELEOP,
-    robot_topics,
     task_inputs,
 )
 from robot_rl.spec import load_robot_spec
@@ -78,11 +77,11 @@ class ActorNode(SensorInputs, GraphNode):
         p = self.p
         self.robot_name = p["robot"]
         self.spec = load_robot_spec(self.robot_name)
-        self.action_mode = resolve_action_mode(self.spec, p["action_mode"])
-        self.topics = robot_topics(self.robot_name, self.action_mode)
-        self.channels = action_channels(self.spec, self.action_mode)
+        self.adapter = adapter(self.spec, p["action_mode"])
+        self.action_mode = self.adapter.action_mode
+        self.channels = self.adapter.channels
         self.action_size = len(self.channels)
-        self.task_inputs = task_inputs(self.robot_name, p["task"])
+        self.task_inputs = task_inputs(self.spec, p["task"])
         self.builder = ObservationBuilder(
             self.spec,
             p["cameras"],
@@ -93,9 +92,7 @@ class ActorNode(SensorInputs, GraphNode):
         self.target = np.asarray(p["target"], np.float64)
         self.reported_missing: set[str] = set()
         self.quiet_until = -math.inf
-        if self.action_mode != resolve_action_mode(self.spec) and (
-            p["policy"] == "checkpoint" or p["learner"]
-        ):
+        if self.action_mode != self.spec.action_mode() and (p["policy"] == "checkpoint" or p["learner"]):
             raise ConfigError(
                 "actor",
                 "action_mode",
@@ -109,7 +106,7 @@ class ActorNode(SensorInputs, GraphNode):
         self.demo_writer = None
         self.episode, self.step_in_episode, self.total_steps = 0, 0, 0
         self.resetting = False
-        self.prev: tuple[dict[str, np.ndarray], np.ndarray, bool] | None = None
+        self.recorder = Recorder()  # the transition of each policy step (robot_rl.rollout)
         self.reward, self.success, self.reward_time = 0.0, False, -math.inf
         self.teleop: np.ndarray | None = None
         self.teleop_time = -math.inf
@@ -144,8 +141,8 @@ class ActorNode(SensorInputs, GraphNode):
 
     # -- learner ------------------------------------------------------------------------------------
     def _learner_client(self) -> Any:
-        from robot_rl.agents.sac import SAC, preset
         from robot_rl.learner import transport_config
+        from robot_rl.learning import acting_agent
         from robot_rl.run_config import load_train_config
         from robot_rl.transport.actor import ActorClient, policy_hash
         from robot_rl.transport.wire import Hello
@@ -160,15 +157,14 @@ class ActorNode(SensorInputs, GraphNode):
             "state": (self.builder.state_size,),
             **{c: (self.spec.camera(c).height, self.spec.camera(c).width, 3) for c in p["cameras"]},
         }
-        agent = SAC(shapes, self.action_size, preset(config.preset, **config.agent))
-        agent.eval()
+        agent = acting_agent(shapes, self.action_size, config.preset, config.agent)
         self.policy.agent = agent
         hello = Hello(actor_id=p["actor_id"], config_hash=policy_hash(config), spec_hash=self.spec.hash)
         return ActorClient(p["actor_id"], hello, transport_config(config, connect=p["learner"]), agent=agent)
 
     # -- inputs (state, cameras, task: robot_rl.ros.inputs) ------------------------------------------
     def _subscribe(self) -> None:
-        if self.p["task"] in MOVING_TARGET.get(self.robot_name, ()):
+        if self.spec.task(self.p["task"]).moving_target:
             self.follow_target()  # first: with a target and a state both waiting, the target goes first
         self.subscribe_inputs(self.p["cameras"], self.task_inputs)
         self.sub(TELEOP, self.on_teleop)
@@ -191,24 +187,7 @@ class ActorNode(SensorInputs, GraphNode):
         """Teleop input, when fresh, mapped onto the action layout (Twist linear/angular per robot)."""
         if self.teleop is None or now - self.teleop_time > self.spec.safety.sensor_max_age_s:
             return None
-        t, s = self.teleop, self.p["teleop_scale"]
-        a = np.zeros(self.action_size, np.float32)
-        if self.robot_name == "panda":
-            a[:3] = t[:3] * s
-            a[3] = self.last_action[3]  # gripper: keep (angular.x past the threshold closes or opens)
-            if abs(t[3]) > self.spec.model["gripper_command_threshold"]:
-                a[3] = np.sign(t[3])
-        elif self.robot_name == "crazyflie" and self.action_mode == "force":
-            # open loop: collective on every motor, angular input mixed with the firmware's signs
-            # (M1..M4 roll - - + +, pitch - + + -, yaw - + - +); a human pilot wants `rates` mode
-            roll, pitch, yaw = t[3:6] * s
-            a[:] = t[2] * s + 0.25 * np.array(
-                [-roll - pitch - yaw, -roll + pitch + yaw, roll + pitch - yaw, roll - pitch + yaw]
-            )
-        elif self.robot_name == "crazyflie":
-            a[0], a[1:4] = t[2] * s, t[3:6] * s
-        else:
-            a[0], a[1] = t[5] * s, t[0] * s  # angular.z steers, linear.x throttles
+        a = self.adapter.teleop(self.teleop, self.last_action, self.p["teleop_scale"])
         return np.clip(a, -1.0, 1.0)
 
     # -- the policy step ----------------------------------------------------------------------------
@@ -240,7 +219,7 @@ class ActorNode(SensorInputs, GraphNode):
             self.reported_missing |= names
             return
         self.reported_missing.clear()
-        if self.prev is not None:
+        if self.recorder.pending:
             self._record(obs, now)
             if self.resetting:
                 return
@@ -258,34 +237,33 @@ class ActorNode(SensorInputs, GraphNode):
         msg.header.stamp = to_stamp(now)
         self.action_pub.publish(msg)
         self.last_action = action
-        self.prev = (obs, action, teleop is not None)
+        self.recorder.sent(obs, action, intervention=teleop is not None)
         self.step_in_episode += 1
         self.total_steps += 1
 
     def _record(self, obs: dict[str, np.ndarray], now: float) -> None:
-        prev_obs, prev_action, intervention = self.prev
+        """The last step's transition, now that `obs` followed it: a success ends the episode
+        (terminated), `max_episode_steps` truncates it."""
         fresh = now - self.reward_time <= self.spec.safety.sensor_max_age_s
         reward = self.reward if fresh else 0.0
         success = self.success and fresh
         truncated = not success and self.step_in_episode >= self.p["max_episode_steps"]
+        step = self.recorder.observed(obs, reward, success, truncated, {"success": success})
         if self.client is not None:
-            self.client.record(prev_obs, prev_action, reward, success, truncated, success, intervention)
+            self.client.send(step)
         if self.p["demo_dir"]:
-            for key, value in (("obs", prev_obs), ("action", prev_action), ("reward", reward),
-                               ("success", success), ("intervention", intervention)):  # fmt: skip
-                self.demo.setdefault(key, []).append(value)
-        if success or truncated:
+            for key in ("obs", "action", "reward", "success", "intervention"):
+                self.demo.setdefault(key, []).append(getattr(step, key))
+        if step.done:
             self._end_episode(obs, success, truncated)
 
     def _end_episode(self, final_obs: dict[str, np.ndarray], success: bool, truncated: bool) -> None:
-        if self.client is not None:
-            self.client.end_episode(final_obs, success)
         if self.p["demo_dir"]:
             self._write_demo(final_obs, success, truncated)
         self.get_logger().info(
             f"episode {self.episode} ended after {self.step_in_episode} steps (success {success}); resetting"
         )
-        self.prev, self.resetting = None, True
+        self.resetting = True
         self._request_reset()
 
     def _request_reset(self) -> None:
@@ -329,7 +307,9 @@ class ActorNode(SensorInputs, GraphNode):
             return
         if self.demo_writer is None:
             fields = [(f.name, f.size, f.unit) for f in self.spec.observation]
-            units = {f.name: f.unit for f in self.spec.observation}
+            units = {
+                f.name: f.unit for f in [*self.spec.observation, *self.spec.task(self.p["task"]).observation]
+            }
             fields += [(n, size, units.get(n, "")) for inp in self.task_inputs for n, size in inp.fields]
             self.demo_writer = DemoWriter(
                 self.p["demo_dir"],
@@ -339,10 +319,7 @@ class ActorNode(SensorInputs, GraphNode):
                     "spec_hash": self.spec.hash,
                     "policy_hz": self.spec.rates.policy_hz,
                     "observation": [{"name": n, "size": size, "unit": unit} for n, size, unit in fields],
-                    "action": [
-                        {"name": f.name, "size": f.size, "unit": f.unit}
-                        for f in graph_action_fields(self.spec, self.action_mode)
-                    ],
+                    "action": [{"name": f.name, "size": f.size, "unit": f.unit} for f in self.adapter.fields],
                     "cameras": list(self.p["cameras"]),
                     "randomized": False,
                 },

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import faulthandler
-import importlib
 import os
 import signal
 import subprocess
@@ -17,7 +16,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from robot_rl.errors import RobotRLError
-from robot_rl.rosgraph import COMMAND, NODE_PARAMS, Topic, check_node_params
+from robot_rl.rosgraph import COMMAND, NODE_PARAMS, Topic, check_node_params, msg_type
 
 #: sensor data: a late sample is worth less than the next one
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -30,12 +29,6 @@ LATCHED_QOS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
-
-
-def msg_type(name: str) -> type:
-    """'geometry_msgs/PoseStamped' -> the message class."""
-    pkg, msg = name.split("/")
-    return getattr(importlib.import_module(f"{pkg}.msg"), msg)
 
 
 def qos_of(topic: Topic) -> QoSProfile:

@@ -6,10 +6,11 @@ stop (a state topic older than `safety.sensor_max_age_s`: the blind fallback whi
 command watchdog (spec `safety.command_timeout_s`, checked at `watchdog_hz`), the
 robot's shield, and its one hold / land / brake law. The layer sees the driver's state in the
 spec's layout (the measured fields, `robot_rl.ros.inputs`). What it decides is shaped into the
-driver's command (robot_rl.command_shaping: Panda equilibrium pose in the safety box, Crazyflie
-motor forces, or thrust and body rates with `action_mode: rates`, car steering and speed with the
-action-rate limit) and published at once; a fallback is streamed at the policy rate to robots that
-take setpoint streams (quadrotor, car), and sent once to the Panda, whose equilibrium persists.
+driver's command by the robot's shaper and message codecs (robot_rl.robots.<robot>: the Panda's
+equilibrium pose in the safety box, the Crazyflie's motor forces, or thrust and body rates with
+`action_mode: rates`, the car's steering and speed with the action-rate limit) and published at
+once; a fallback is streamed at the policy rate to robots that take setpoint streams (quadrotor,
+car), and sent once to the Panda, whose equilibrium persists.
 
 An action whose channel names are not this controller's layout is refused (an actor and a
 controller set to different action modes must not fly). A latched fault holds until
@@ -23,17 +24,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
-from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64, String
+from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
-from robot_rl.command_shaping import make_shaper
 from robot_rl.controllers.safety_layer import Decision, SafetyLayer
 from robot_rl.observations import InputError, ObservationBuilder
-from robot_rl.ros.common import LATCHED_QOS, GraphNode, run, to_stamp
+from robot_rl.robots import adapter
+from robot_rl.ros.common import LATCHED_QOS, GraphNode, run, stamp_s, to_stamp
 from robot_rl.ros.inputs import SensorInputs
-from robot_rl.rosgraph import ACTION, CONTROLLER_STATE, ESTOP_SERVICE, RESUME_SERVICE, robot_topics
+from robot_rl.rosgraph import ACTION, CONTROLLER_STATE, ESTOP_SERVICE, RESUME_SERVICE
 from robot_rl.spec import load_robot_spec
 
 #: observation fields the actor computes rather than the driver measures: the controller's layer
@@ -56,10 +55,9 @@ class ControllerNode(SensorInputs, GraphNode):
     def __init__(self):
         super().__init__()
         p = self.p
-        self.robot_name = p["robot"]
-        self.spec = load_robot_spec(self.robot_name)
-        self.shaper = make_shaper(self.spec, p["action_mode"])
-        self.topics = robot_topics(self.robot_name, self.shaper.action_mode)
+        self.spec = load_robot_spec(p["robot"])
+        self.adapter = adapter(self.spec, p["action_mode"])
+        self.shaper = self.adapter.shaper()
         obs_fields = [f for f in self.spec.observation if f.name not in NOT_MEASURED]
         self.builder = ObservationBuilder(self.spec, only=[f.name for f in obs_fields])
         self.target = np.zeros(3)  # SensorInputs' pos_error target: unused here
@@ -68,8 +66,9 @@ class ControllerNode(SensorInputs, GraphNode):
         self.last_sent = np.zeros(self.shaper.size, np.float32)
         self.holding = True  # nothing commanded yet: the robot holds
         self.state = ""
-        self.command_pub = self.pub(self.topics["command"])
-        self.gripper_pub = self.pub(self.topics["gripper"]) if "gripper" in self.topics else None
+        self.command_pubs = {
+            key: self.pub(t) for key, t in self.adapter.COMMANDS[self.adapter.action_mode].items()
+        }
         self.state_pub = self.create_publisher(String, CONTROLLER_STATE.name, LATCHED_QOS)
         self.sub(ACTION, self.on_action)
         self.subscribe_inputs()
@@ -89,8 +88,8 @@ class ControllerNode(SensorInputs, GraphNode):
 
     # -- inputs ---------------------------------------------------------------------------------
     def _update_stamped(self, name: str, values: Any, stamp_s: float, topic: str) -> None:
-        """A driver state field: into the builder, and the layer observes the state once complete.
-        A non-finite value latches the fault and the robot stops at once."""
+        """A driver state field into the builder (and the shaper, which keeps what it needs). A
+        non-finite value latches the fault and the robot stops at once."""
         if name not in self.builder.fields:
             return
         try:
@@ -99,9 +98,14 @@ class ControllerNode(SensorInputs, GraphNode):
             self.bad_input(exc)
             return
         self.shaper.measured(name, values)
+
+    def on_state(self, key: str, msg: Any) -> None:
+        """A driver state message: once its fields are in, the layer observes the state (when complete)."""
+        super().on_state(key, msg)
+        stamp = stamp_s(msg.header.stamp)
         if "last_action" in self.builder.fields:
-            self.builder.update("last_action", self.last_sent, stamp_s)  # what this node sent, as of now
-        obs = self.builder.build(stamp_s)
+            self.builder.update("last_action", self.last_sent, stamp)  # what this node sent, as of now
+        obs = self.builder.build(stamp)
         if obs is not None:
             self.layer.observe(obs["state"], self.builder.oldest_stamp())
 
@@ -125,7 +129,7 @@ class ControllerNode(SensorInputs, GraphNode):
         if list(msg.name) != self.shaper.channels or values.size != self.shaper.size:
             self.get_logger().error(
                 f"action refused: channels [{', '.join(msg.name)}] ({values.size} values), this controller "
-                f"(action_mode {self.shaper.action_mode}) takes [{', '.join(self.shaper.channels)}]: give "
+                f"(action_mode {self.adapter.action_mode}) takes [{', '.join(self.shaper.channels)}]: give "
                 "actor and controller the same action_mode",
                 throttle_duration_sec=1.0,
             )
@@ -221,31 +225,8 @@ class ControllerNode(SensorInputs, GraphNode):
     def publish(self, cmd: dict[str, Any], stamp_s: float) -> bool:
         if not cmd:
             return False
-        stamp = to_stamp(stamp_s)
-        if "position" in cmd:
-            msg = PoseStamped()
-            msg.header.stamp, msg.header.frame_id = stamp, "panda_link0"
-            pos, quat = cmd["position"], cmd["quat"]
-            msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = map(float, pos)
-            o = msg.pose.orientation
-            o.x, o.y, o.z, o.w = map(float, quat)
-            self.command_pub.publish(msg)
-            if cmd["gripper"] is not None and self.gripper_pub is not None:
-                self.gripper_pub.publish(Float64(data=float(cmd["gripper"])))
-        elif "forces" in cmd:
-            msg = JointState(name=["m1", "m2", "m3", "m4"], effort=[float(f) for f in cmd["forces"]])
-            msg.header.stamp, msg.header.frame_id = stamp, "cf1"
-            self.command_pub.publish(msg)
-        elif "thrust" in cmd:
-            msg = TwistStamped()
-            msg.header.stamp, msg.header.frame_id = stamp, "cf1"
-            msg.twist.linear.z = float(cmd["thrust"])
-            msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z = map(float, cmd["rates"])
-            self.command_pub.publish(msg)
-        else:
-            msg = Twist()
-            msg.linear.x, msg.angular.z = float(cmd["speed"]), float(cmd["steer"])
-            self.command_pub.publish(msg)
+        for key, msg in self.adapter.encode(cmd, to_stamp(stamp_s)):
+            self.command_pubs[key].publish(msg)
         return True
 
 

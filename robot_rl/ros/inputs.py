@@ -16,9 +16,10 @@ import numpy as np
 from sensor_msgs.msg import Image
 
 from robot_rl.observations import InputError, ObservationBuilder, check_finite
+from robot_rl.robots.base import RobotAdapter
 from robot_rl.ros import task_messages
 from robot_rl.ros.common import stamp_s
-from robot_rl.rosgraph import POSITION_TARGET, TaskInput, Topic, camera_topic
+from robot_rl.rosgraph import POSITION_TARGET, TaskInput, camera_topic
 
 
 def image_array(msg: Image, topic: str) -> np.ndarray:
@@ -32,16 +33,15 @@ def image_array(msg: Image, topic: str) -> np.ndarray:
 
 
 class SensorInputs:
-    """Mixin for a GraphNode with `builder` (ObservationBuilder), `robot_name`, `topics`
-    (robot_rl.rosgraph.robot_topics) and `target` (the Crazyflie's hover point, for `pos_error`).
+    """Mixin for a GraphNode with `builder` (ObservationBuilder), `adapter` (the robot's:
+    robot_rl.robots) and `target` (a vehicle's position target, for `pos_error`).
 
-    `subscribe_inputs` subscribes the robot's state topics, the cameras and the task inputs; a
+    `subscribe_inputs` subscribes the driver's state topics, the cameras and the task inputs; a
     subclass overrides `on_frame` to act on each accepted camera frame.
     """
 
     builder: ObservationBuilder
-    robot_name: str
-    topics: dict[str, Topic]
+    adapter: RobotAdapter
     target: np.ndarray
     #: `follow_target`: the target comes from POSITION_TARGET, stamped, instead of a parameter
     moving_target = False
@@ -80,18 +80,28 @@ class SensorInputs:
         self._update_stamped("pos_error", position - target, stamp, topic)
 
     def subscribe_inputs(self, cameras: Sequence[str] = (), tasks: Sequence[TaskInput] = ()) -> None:
-        t = self.topics
-        if self.robot_name == "panda":
-            self.sub(t["pose"], self.on_pose)
-            self.sub(t["twist"], self.on_twist)
-            self.sub(t["joints"], self.on_joints)
-        else:
-            self.sub(t["odom"], self.on_odom)
-            self.sub(t["imu"], self.on_imu)
+        for key, topic in self.adapter.STATE.items():
+            self.sub(topic, lambda m, key=key: self.on_state(key, m))
         for cam in cameras:
             self.create_subscription(Image, camera_topic(cam), lambda m, c=cam: self.on_image(c, m), 1)
         for inp in tasks:
             self.sub(inp.topic, lambda m, inp=inp: self.on_task(inp, m))
+
+    def on_state(self, key: str, msg: Any) -> None:
+        """A driver state message: its fields (the adapter's codec) into the builder; a vehicle's
+        position into `pos_error`, and the shield's box check (a non-finite one is refused)."""
+        topic, stamp = self.adapter.STATE[key].name, msg.header.stamp
+        values = self.adapter.decode(key, msg)
+        if "position" in values:
+            try:
+                position = check_finite(values.pop("position"), f"{topic} (position)")
+            except InputError as exc:
+                self.bad_input(exc)
+                return
+            self._position = (position, stamp_s(stamp), topic)
+            self._update_pos_error()
+        for name, field_values in values.items():
+            self._update(name, field_values, stamp, topic)
 
     def _update(self, name: str, values: Any, stamp: Any, topic: str) -> None:
         self._update_stamped(name, values, stamp_s(stamp), topic)
@@ -105,48 +115,6 @@ class SensorInputs:
     def bad_input(self, exc: InputError) -> None:
         """A sensor message refused (non-finite, wrongly sized): one line a second, not acted on."""
         self.get_logger().error(f"{exc}; not acting on it", throttle_duration_sec=1.0)
-
-    def on_pose(self, msg: Any) -> None:
-        p, q = msg.pose.position, msg.pose.orientation
-        quat = self.builder.spec.field("ee_quat").canonical([q.x, q.y, q.z, q.w])  # the spec's sign
-        topic = self.topics["pose"].name
-        self._update("ee_pos", [p.x, p.y, p.z], msg.header.stamp, topic)
-        self._update("ee_quat", quat, msg.header.stamp, topic)
-
-    def on_twist(self, msg: Any) -> None:
-        lin, ang, topic = msg.twist.linear, msg.twist.angular, self.topics["twist"].name
-        self._update("ee_linvel", [lin.x, lin.y, lin.z], msg.header.stamp, topic)
-        self._update("ee_angvel", [ang.x, ang.y, ang.z], msg.header.stamp, topic)
-
-    def on_joints(self, msg: Any) -> None:
-        fingers = [pos for name, pos in zip(msg.name, msg.position) if "finger" in name]
-        if len(fingers) == 2:
-            self._update("gripper_width", [sum(fingers)], msg.header.stamp, self.topics["joints"].name)
-
-    def on_odom(self, msg: Any) -> None:
-        topic, stamp = self.topics["odom"].name, msg.header.stamp
-        p, o, tw = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist
-        if self.robot_name == "crazyflie":
-            from robot_rl.controllers.quadrotor import rotation_from_quaternion
-
-            try:  # the position feeds pos_error and the shield's box
-                position = check_finite([p.x, p.y, p.z], f"{topic} (position)")
-            except InputError as exc:
-                self.bad_input(exc)
-                return
-            self._position = (position, stamp_s(stamp), topic)
-            self._update_pos_error()
-            self._update("rot_matrix", rotation_from_quaternion(o.x, o.y, o.z, o.w), stamp, topic)
-            self._update("lin_vel", [tw.linear.x, tw.linear.y, tw.linear.z], stamp, topic)
-        else:
-            self._update("speed", [tw.linear.x], stamp, topic)
-
-    def on_imu(self, msg: Any) -> None:
-        w, topic = msg.angular_velocity, self.topics["imu"].name
-        if self.robot_name == "crazyflie":
-            self._update("body_rates", [w.x, w.y, w.z], msg.header.stamp, topic)
-        else:
-            self._update("yaw_rate", [w.z], msg.header.stamp, topic)
 
     def on_task(self, inp: TaskInput, msg: Any) -> None:
         for name, values in task_messages.read(inp, msg).items():

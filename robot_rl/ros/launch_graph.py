@@ -12,15 +12,21 @@ from typing import Any
 #: executables (console scripts) of the graph, with the drivers they need
 GRAPH_NODES = ("controller", "actor", "reset", "reward")
 TWIN_NODES = ("twin",)
-HARDWARE_NODES = {"panda": ("camera",), "crazyflie": (), "racecar": ("camera",)}
-#: the robot's own reset service on hardware (the Crazyflie's land/take-off, the car's back-up)
-HARDWARE_RESET_SERVICE = "/robot_reset/trigger"
-#: reset node parameters on hardware: the Panda's arm reset runs in the reset node, through the graph
-HARDWARE_RESET = {
-    "panda": {"mode": "graph"},
-    "crazyflie": {"robot_reset_service": HARDWARE_RESET_SERVICE},
-    "racecar": {"robot_reset_service": HARDWARE_RESET_SERVICE},
-}
+
+
+def hardware_nodes(robot: str) -> tuple[str, ...]:
+    """The nodes a hardware launch adds for a robot (its adapter's: the camera node)."""
+    from robot_rl.robots import adapter
+
+    return adapter(robot).HARDWARE_NODES
+
+
+def hardware_reset(robot: str) -> dict[str, Any]:
+    """The reset node's parameters on hardware (its adapter's: the Panda's arm reset runs through the
+    graph; the others call the robot's own reset service)."""
+    from robot_rl.robots import adapter
+
+    return dict(adapter(robot).HARDWARE_RESET)
 
 
 def generate(robot: str | None = None, driver: str | None = None) -> Any:
@@ -38,12 +44,12 @@ def generate(robot: str | None = None, driver: str | None = None) -> Any:
         name = LaunchConfiguration("robot").perform(context)
         mode = LaunchConfiguration("driver").perform(context)
         params = str(Path(get_package_share_directory("robot_rl")) / "config" / "ros" / f"{name}.yaml")
-        executables = list(GRAPH_NODES) + list(TWIN_NODES if mode == "twin" else HARDWARE_NODES[name])
+        executables = list(GRAPH_NODES) + list(TWIN_NODES if mode == "twin" else hardware_nodes(name))
         out = []
         for exe in executables:
             overrides = {}
             if exe == "reset" and mode == "hardware":
-                overrides.update(HARDWARE_RESET[name])
+                overrides.update(hardware_reset(name))
             out.append(
                 Node(
                     package="robot_rl",

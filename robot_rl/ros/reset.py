@@ -28,10 +28,10 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
-from robot_rl.command_shaping import action_channels, graph_action_fields
-from robot_rl.controllers.resets import ResetReport, ResetSupervisor, StateArmReset
+from robot_rl.controllers.resets import ResetReport, ResetSupervisor
 from robot_rl.errors import ConfigError
 from robot_rl.observations import ObservationBuilder
+from robot_rl.robots import adapter
 from robot_rl.ros.common import LATCHED_QOS, GraphNode, run, to_stamp
 from robot_rl.ros.inputs import SensorInputs
 from robot_rl.rosgraph import (
@@ -42,13 +42,10 @@ from robot_rl.rosgraph import (
     RESET_SERVICE,
     RESET_STATS,
     RESUME_SERVICE,
-    robot_topics,
 )
-from robot_rl.spec import load_robot_spec
+from robot_rl.spec import known_robots, load_robot_spec
 
 AUTOMATIC, ASKED, STOPPED = "automatic", "asked", "stopped"
-#: robot -> the reset controller `mode: graph` runs from the state topics (controllers/resets/)
-GRAPH_RESETS = {"panda": StateArmReset}
 
 
 class ResetNode(SensorInputs, GraphNode):
@@ -90,16 +87,18 @@ class ResetNode(SensorInputs, GraphNode):
     # -- mode: graph ----------------------------------------------------------------------------
     def _start_graph_reset(self) -> None:
         """The robot's reset controller driven from the state topics through the action channel."""
-        self.robot_name, self.spec = self.p["robot"], load_robot_spec(self.p["robot"])
-        if self.robot_name not in GRAPH_RESETS:
+        self.spec = load_robot_spec(self.p["robot"])
+        self.adapter = adapter(self.spec)
+        if self.adapter.GRAPH_RESET is None:
+            with_graph = [r for r in known_robots() if adapter(r).GRAPH_RESET is not None]
             raise ConfigError(
-                "reset", "mode", f"service for {self.robot_name} (graph resets: {', '.join(GRAPH_RESETS)}; "
-                "the Crazyflie's land and take-off, the car's back-up are the robot's own services)", "graph"
+                "reset", "mode", f"service for {self.spec.name} (graph resets: {', '.join(with_graph)}; the "
+                "others' resets are the robot's own service: the Crazyflie's land and take-off, the car's "
+                "back-up)", "graph"
             )  # fmt: skip
-        self.topics, self.target = robot_topics(self.robot_name), np.zeros(3)
+        self.target = np.zeros(3)
         self.builder = ObservationBuilder(self.spec)
-        self.layout = graph_action_fields(self.spec)
-        self.channels = action_channels(self.spec)
+        self.layout, self.channels = self.adapter.fields, self.adapter.channels
         self.action_pub = self.pub(ACTION)
         self.subscribe_inputs()
         self.graph_resets = 0
@@ -107,7 +106,7 @@ class ResetNode(SensorInputs, GraphNode):
     def _graph_reset(self, timeout_s: float) -> tuple[bool, str]:
         """Run the reset controller at the policy rate until it finishes, the state goes missing for
         longer than the command timeout, or `timeout_s` passes."""
-        controller = GRAPH_RESETS[self.robot_name]()
+        controller = self.adapter.GRAPH_RESET()
         context = SimpleNamespace(robot_spec=self.spec, action_layout=self.layout)
         controller.begin(context, np.random.default_rng(self.p["seed"] + self.graph_resets))
         self.graph_resets += 1

@@ -24,17 +24,16 @@ from std_msgs.msg import Bool, Float32
 
 from robot_rl.errors import ConfigError, Described, RobotRLError
 from robot_rl.observations import ObservationBuilder
+from robot_rl.robots import adapter
 from robot_rl.ros.common import GraphNode, run
 from robot_rl.ros.inputs import SensorInputs
 from robot_rl.rosgraph import (
-    MOVING_TARGET,
     REWARD,
     REWARD_PROBABILITY,
     SUCCESS,
     TWIN_REWARD,
     TWIN_SUCCESS,
     camera_topic,
-    robot_topics,
     task_inputs,
 )
 from robot_rl.spec import load_robot_spec
@@ -100,16 +99,16 @@ class RewardNode(SensorInputs, GraphNode):
             raise ConfigError(
                 "reward", "camera", f"one of the model's cameras {self.model.cameras}", self.trigger
             )
-        tasks = task_inputs(self.robot_name, p["task"]) if p["task"] else ()
+        tasks = task_inputs(self.spec, p["task"]) if p["task"] else ()
         self.builder = ObservationBuilder(
             self.spec, self.model.cameras, task_fields=[f for inp in tasks for f in inp.fields]
         )
         self.state_fields = self._condition_fields()
-        self.topics, self.target = robot_topics(self.robot_name), np.asarray(p["target"], np.float64)
+        self.adapter, self.target = adapter(self.spec), np.asarray(p["target"], np.float64)
         self.probability_pub = self.pub(REWARD_PROBABILITY)
         self.scored, self.seconds = 0, 0.0
         self.subscribe_inputs(self.model.cameras, tasks if self.state_fields else ())
-        if p["task"] in MOVING_TARGET.get(self.robot_name, ()):
+        if p["task"] and self.spec.task(p["task"]).moving_target:
             self.follow_target()
         self.get_logger().info(
             f"reward model {p['model']} ({self.model.kind}, cameras {self.model.cameras}, threshold "

@@ -7,7 +7,7 @@ Action modes (robot option `action_mode`):
   M4 front-left; M1 and M3 spin counter-clockwise seen from above.
 - `rates`: collective thrust (fraction of max) and body-rate setpoints (rad/s) through the
   firmware-side `RateController` and `Mixer` of `robot_rl.controllers.quadrotor` at control_hz;
-  the action layout (`action_fields`) is then the spec's `controller.rates_action`.
+  the action layout (`action_fields`) is then the spec's `action_modes.rates`.
 
 Observation (spec `observation`): pos_error (3, m, world), rot_matrix (9, body-to-world,
 row-major), lin_vel (3, m/s, world), body_rates (3, rad/s, body), last_action (4, normalized);
@@ -40,8 +40,6 @@ from robot_rl.controllers.quadrotor import (
 from robot_rl.errors import ConfigError
 from robot_rl.sim.base import TwinRobot, pybullet
 from robot_rl.spec import Field, RobotSpec
-
-ACTION_MODES = ("force", "rates")
 
 
 @dataclass
@@ -97,22 +95,23 @@ class Robot(TwinRobot):
 
     def __init__(self, client: Any, spec: RobotSpec, action_mode: str = "force"):
         super().__init__(client, spec)
-        if action_mode not in ACTION_MODES:
-            raise ConfigError(
-                spec.source, "robot_options.action_mode", f"one of {', '.join(ACTION_MODES)}", action_mode
-            )
+        if action_mode not in ("force", "rates") or action_mode not in spec.modes:
+            raise ConfigError(spec.source, "robot_options.action_mode", "force or rates", action_mode)
         self.action_mode = action_mode
         self.model = from_dict(CrazyflieModel, spec.model, source=spec.source, prefix="model")
         self.controller_config = from_dict(
             QuadrotorControllerConfig, spec.controller, source=spec.source, prefix="controller"
         )
-        if action_mode == "rates" and not self.controller_config.rates_action:
-            raise ConfigError(spec.source, "controller.rates_action", "the rates-mode action layout", "none")
         fields = self.action_fields
-        size = sum(f.size for f in fields)
-        if size != 4:
-            key = "controller.rates_action" if action_mode == "rates" else "action"
-            raise ConfigError(spec.source, key, "4 action entries (4 motors, or thrust + 3 rates)", size)
+        expected = {"force": [("motor_forces", 4)], "rates": [("collective_thrust", 1), ("body_rates", 3)]}
+        if [(f.name, f.size) for f in fields] != expected[action_mode] or any(f.low is None for f in fields):
+            layout = ", ".join(f"{name} ({size})" for name, size in expected[action_mode])
+            raise ConfigError(
+                spec.source,
+                f"action_modes.{action_mode}",
+                f"fields {layout} with low and high bounds",
+                [f.name for f in fields],
+            )
         lo = [v for f in fields for v in (f.low or [-1.0] * f.size)]
         hi = [v for f in fields for v in (f.high or [1.0] * f.size)]
         self._act_offset = [0.5 * (h + lo_) for lo_, h in zip(lo, hi)]
@@ -204,10 +203,8 @@ class Robot(TwinRobot):
     # -- commands and control ----------------------------------------------------------------
     @property
     def action_fields(self) -> list[Field]:
-        """The spec's `action` (force mode) or `controller.rates_action` (rates mode)."""
-        if self.action_mode == "rates":
-            return list(self.controller_config.rates_action)
-        return list(self.spec.action)
+        """The spec's layout of the robot's action mode (`action_modes`)."""
+        return self.spec.action_fields(self.action_mode)
 
     def _to_action(self, physical: list[float]) -> np.ndarray:
         a = [(v - o) / s for v, o, s in zip(physical, self._act_offset, self._act_scale)]

@@ -17,7 +17,6 @@ import numpy as np
 from robot_rl.config import param
 from robot_rl.errors import ConfigError
 from robot_rl.sim.base import Task
-from robot_rl.spec import Field
 
 
 @dataclass
@@ -182,9 +181,6 @@ class WaypointsTask(_FlightTask):
 
     name: ClassVar[str] = "waypoints"
     Config = WaypointsConfig
-    observation: ClassVar[list[Field]] = [
-        Field(name="target_vel", size=3, unit="m/s", doc="velocity of the moving target, world frame")
-    ]
 
     def __init__(self, config: WaypointsConfig | None = None):
         super().__init__(config or WaypointsConfig())

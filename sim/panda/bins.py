@@ -16,14 +16,13 @@ backward policy see the same layout and one goal-conditioned policy could serve 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from robot_rl.config import param
 from robot_rl.errors import ConfigError
 from robot_rl.sim.panda.tasks import PickCube, _check_box
-from robot_rl.spec import Field
 
 DIRECTIONS = ("forward", "backward")
 #: thickness of the tray's rim (m)
@@ -107,11 +106,6 @@ class PickPlace(PickCube):
                 if np.any(low < self.tray[:2]) or np.any(high > self.tray[2:]):
                     limit = f"inner edges around every spawn spot (+/-{reach:.3f} m of each bin centre)"
                     raise ConfigError(source, "tray", limit, self.tray)
-
-    observation: ClassVar[list[Field]] = [
-        *PickCube.observation,
-        Field(name="target_pos", size=3, unit="m", doc="target bin centre on the table, base frame"),
-    ]
 
     def __init__(self, config: Config | None = None):
         super().__init__(config or self.Config())

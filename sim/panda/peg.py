@@ -7,14 +7,13 @@ chamfer, and the impedance law's clipped error bounds the insertion force (SERL'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from robot_rl.config import param
 from robot_rl.sim.panda.robot import DOWN_QUAT, Robot
 from robot_rl.sim.panda.tasks import PandaTask, _check_box
-from robot_rl.spec import Field
 
 
 class PegInsert(PandaTask):
@@ -51,12 +50,6 @@ class PegInsert(PandaTask):
         def validate(self, source: str, prefix: str) -> None:
             _check_box(source, self.hole_low, self.hole_high, "hole_low/hole_high", 2)
             _check_box(source, self.start_offset_low, self.start_offset_high, "start_offset_low/high", 3)
-
-    observation: ClassVar[list[Field]] = [
-        Field(name="peg_pos", size=3, unit="m", doc="centre of the peg's bottom face, base frame"),
-        Field(name="peg_quat", size=4, unit="", doc="peg orientation, quaternion x y z w"),
-        Field(name="hole_pos", size=3, unit="m", doc="centre of the hole's top opening, base frame"),
-    ]
 
     def __init__(self, config: Config | None = None):
         self.config = config or self.Config()

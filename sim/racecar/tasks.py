@@ -21,7 +21,6 @@ import pybullet
 from robot_rl.config import param
 from robot_rl.errors import ConfigError
 from robot_rl.sim.base import Task
-from robot_rl.spec import Field
 
 #: lidar-like ray directions in the car frame, deg (left positive)
 RAY_ANGLES_DEG = (-60.0, -30.0, 0.0, 30.0, 60.0)
@@ -186,19 +185,6 @@ class Laps(Task):
     name: ClassVar[str] = "laps"
     Config = LapsConfig
     RANDOMIZATION: ClassVar[dict[str, float]] = {}
-    observation: ClassVar[list[Field]] = [
-        Field(name="heading_error", unit="rad", doc="car yaw minus course direction, wrapped to [-pi, pi)"),
-        Field(name="lateral_offset", unit="m", doc="distance from the centreline, left (inwards) positive"),
-        Field(
-            name="checkpoints", size=2 * CHECKPOINTS_AHEAD, unit="m", doc="next checkpoints (x, y), car frame"
-        ),
-        Field(
-            name="wall_distances",
-            size=len(RAY_ANGLES_DEG),
-            unit="m",
-            doc="ray distance to walls at -60..60 deg",
-        ),
-    ]
 
     def __init__(self, config: LapsConfig | None = None):
         self.config = config or LapsConfig()
