@@ -11,9 +11,10 @@ the bins or beyond the workspace, and the simulated hand reset when it cannot, c
 `hand_resets`) is `robot_rl.controllers.practice_resets.BetweenEpisodes`. A task with a tray
 (`task_config: {tray: ...}`) and a TCP box inside it (`spec_overrides`) keeps the cube in reach.
 
-Each direction has its own RLPD agent (`robot_rl.agents.sac`), online buffer and demonstrations
-(scripted-expert episodes recorded at the start, successful ones only), sampled 50/50 as in
-`robot_rl.train`; an agent updates at its UTD on its own steps only. Time is simulated time: policy
+Each direction has its own learning core (`robot_rl.learning`, as `robot-rl train`): an RLPD agent,
+online buffer and demonstrations (scripted-expert episodes recorded at the start, successful ones
+only), sampled together with the BC term on the demonstration rows; an agent updates at its UTD on
+its own steps only. Episodes step through `robot_rl.rollout.episode`. Time is simulated time: policy
 steps and arm-reset steps at the policy period.
 
 A run directory holds `config.yaml`, `metrics.jsonl` (one row per evaluation: simulated minutes,
