@@ -1,5 +1,8 @@
 """Sim-only training: the RLPD learner on a twin task, with evaluation, metrics and checkpoints.
 
+The steps come from the one rollout (`robot_rl.rollout.steps`), the agent, buffers and updates from
+the one learning core (`robot_rl.learning.LearningCore`), as in the network learner and practice.
+
 A run directory holds the resolved config (`config.yaml`), metrics (`metrics.jsonl`: one row
 per evaluation with success rate, return, the last update's losses, achieved UTD, updates/s,
 env steps/s and wall time; TensorBoard event files under `tb/` when tensorboard is installed),
