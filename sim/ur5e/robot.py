@@ -37,7 +37,7 @@ class Robot(ArmRobot):
 
     RANDOMIZATION: ClassVar[dict[str, float]] = {
         "link_mass_scale": 1.0,
-        "finger_friction": 1.0,
+        "finger_friction": 0.5,
         "action_latency": 0.0,
         "obs_noise_pos": 0.0,
     }
