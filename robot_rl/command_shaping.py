@@ -60,6 +60,10 @@ class Shaper:
     def resync(self) -> None:
         """Forget references built from earlier commands (after a hold or a reset)."""
 
+    def restart(self) -> None:
+        """A new episode: start as the reset robot does (by default: a resync)."""
+        self.resync()
+
     @property
     def commanded(self) -> Any:
         """The target the robot is commanded to (the Panda's reference position), or None."""

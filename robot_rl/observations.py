@@ -129,6 +129,10 @@ class ObservationBuilder:
     def oldest_stamp(self) -> float:
         return min(self._stamps.values()) if self._stamps else float("nan")
 
+    def stamp(self, name: str) -> float:
+        """The stamp of a field's newest value (nan before the first)."""
+        return self._stamps.get(name, float("nan"))
+
     def build(self, now_s: float) -> dict[str, np.ndarray] | None:
         """The observation at `now_s`, or None while any input is missing or stale."""
         if self.missing(now_s):

@@ -53,7 +53,12 @@ REWARD_PROBABILITY = Topic(
     "reward model's calibrated success probability",
 )
 SUCCESS = Topic("/robot_rl/success", "std_msgs/Bool", SENSOR, "success of the newest observation")
-EPISODE = Topic("/robot_rl/episode", "std_msgs/Int32", COMMAND, "episode index; published at each start")
+EPISODE = Topic(
+    "/robot_rl/episode",
+    "std_msgs/Int32",
+    COMMAND,
+    "episode index; published at each start (the controller's shaper starts again from the measured state)",
+)
 CONTROLLER_STATE = Topic(
     "/robot_rl/controller/state",
     "std_msgs/String",

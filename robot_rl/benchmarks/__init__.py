@@ -46,6 +46,11 @@ BENCHMARKS: dict[str, tuple[str, str, Callable[[Options], dict[str, Any]]]] = {
         "safety",
         lambda o: {"robots": o["robots"], "steps": 500 if o["quick"] else 100_000},
     ),
+    "equivalence": (
+        "the same policy and seed through the in-process twin and through the ROS graph (twin node)",
+        "equivalence",
+        lambda o: {"robots": o["robots"], "quick": o["quick"]},
+    ),
     "safety_graph": (
         "20,000 adversarial actions per robot through the ROS controller node, the twin node as driver",
         "graph_safety",

@@ -32,6 +32,9 @@ class RacecarShaper(Shaper):
         self.config = from_dict(AckermannConfig, spec.controller, source=spec.source, prefix="controller")
         self.applied = np.zeros(2)  # the rate-limited action, as the twin's law keeps it
 
+    def restart(self) -> None:
+        self.applied = np.zeros(2)  # the reset car stands, wheels straight, as the twin's law restarts
+
     def command(self, action: Sequence[float]) -> dict[str, Any]:
         a = np.concatenate(list(self.split(action).values()))
         self.applied = limit_rate(a, self.applied, self.config.action_rate_limit)

@@ -23,21 +23,19 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Int32
 from std_srvs.srv import Trigger
 
-from robot_rl.command_shaping import action_channels, graph_action_fields, resolve_action_mode
 from robot_rl.errors import ConfigError, Described
 from robot_rl.observations import ObservationBuilder
+from robot_rl.robots import adapter
 from robot_rl.rollout import Recorder
 from robot_rl.ros.common import GraphNode, run, to_stamp
 from robot_rl.ros.inputs import SensorInputs
 from robot_rl.rosgraph import (
     ACTION,
     EPISODE,
-    MOVING_TARGET,
     RESET_SERVICE,
     REWARD,
     SUCCESS,
     TELEOP,
-    robot_topics,
     task_inputs,
 )
 from robot_rl.spec import load_robot_spec
@@ -79,11 +77,11 @@ class ActorNode(SensorInputs, GraphNode):
         p = self.p
         self.robot_name = p["robot"]
         self.spec = load_robot_spec(self.robot_name)
-        self.action_mode = resolve_action_mode(self.spec, p["action_mode"])
-        self.topics = robot_topics(self.robot_name, self.action_mode)
-        self.channels = action_channels(self.spec, self.action_mode)
+        self.adapter = adapter(self.spec, p["action_mode"])
+        self.action_mode = self.adapter.action_mode
+        self.channels = self.adapter.channels
         self.action_size = len(self.channels)
-        self.task_inputs = task_inputs(self.robot_name, p["task"])
+        self.task_inputs = task_inputs(self.spec, p["task"])
         self.builder = ObservationBuilder(
             self.spec,
             p["cameras"],
@@ -94,9 +92,7 @@ class ActorNode(SensorInputs, GraphNode):
         self.target = np.asarray(p["target"], np.float64)
         self.reported_missing: set[str] = set()
         self.quiet_until = -math.inf
-        if self.action_mode != resolve_action_mode(self.spec) and (
-            p["policy"] == "checkpoint" or p["learner"]
-        ):
+        if self.action_mode != self.spec.action_mode() and (p["policy"] == "checkpoint" or p["learner"]):
             raise ConfigError(
                 "actor",
                 "action_mode",
@@ -168,7 +164,7 @@ class ActorNode(SensorInputs, GraphNode):
 
     # -- inputs (state, cameras, task: robot_rl.ros.inputs) ------------------------------------------
     def _subscribe(self) -> None:
-        if self.p["task"] in MOVING_TARGET.get(self.robot_name, ()):
+        if self.spec.task(self.p["task"]).moving_target:
             self.follow_target()  # first: with a target and a state both waiting, the target goes first
         self.subscribe_inputs(self.p["cameras"], self.task_inputs)
         self.sub(TELEOP, self.on_teleop)
@@ -191,24 +187,7 @@ class ActorNode(SensorInputs, GraphNode):
         """Teleop input, when fresh, mapped onto the action layout (Twist linear/angular per robot)."""
         if self.teleop is None or now - self.teleop_time > self.spec.safety.sensor_max_age_s:
             return None
-        t, s = self.teleop, self.p["teleop_scale"]
-        a = np.zeros(self.action_size, np.float32)
-        if self.robot_name == "panda":
-            a[:3] = t[:3] * s
-            a[3] = self.last_action[3]  # gripper: keep (angular.x past the threshold closes or opens)
-            if abs(t[3]) > self.spec.model["gripper_command_threshold"]:
-                a[3] = np.sign(t[3])
-        elif self.robot_name == "crazyflie" and self.action_mode == "force":
-            # open loop: collective on every motor, angular input mixed with the firmware's signs
-            # (M1..M4 roll - - + +, pitch - + + -, yaw - + - +); a human pilot wants `rates` mode
-            roll, pitch, yaw = t[3:6] * s
-            a[:] = t[2] * s + 0.25 * np.array(
-                [-roll - pitch - yaw, -roll + pitch + yaw, roll + pitch - yaw, roll - pitch + yaw]
-            )
-        elif self.robot_name == "crazyflie":
-            a[0], a[1:4] = t[2] * s, t[3:6] * s
-        else:
-            a[0], a[1] = t[5] * s, t[0] * s  # angular.z steers, linear.x throttles
+        a = self.adapter.teleop(self.teleop, self.last_action, self.p["teleop_scale"])
         return np.clip(a, -1.0, 1.0)
 
     # -- the policy step ----------------------------------------------------------------------------
@@ -328,7 +307,9 @@ class ActorNode(SensorInputs, GraphNode):
             return
         if self.demo_writer is None:
             fields = [(f.name, f.size, f.unit) for f in self.spec.observation]
-            units = {f.name: f.unit for f in self.spec.observation}
+            units = {
+                f.name: f.unit for f in [*self.spec.observation, *self.spec.task(self.p["task"]).observation]
+            }
             fields += [(n, size, units.get(n, "")) for inp in self.task_inputs for n, size in inp.fields]
             self.demo_writer = DemoWriter(
                 self.p["demo_dir"],
@@ -338,10 +319,7 @@ class ActorNode(SensorInputs, GraphNode):
                     "spec_hash": self.spec.hash,
                     "policy_hz": self.spec.rates.policy_hz,
                     "observation": [{"name": n, "size": size, "unit": unit} for n, size, unit in fields],
-                    "action": [
-                        {"name": f.name, "size": f.size, "unit": f.unit}
-                        for f in graph_action_fields(self.spec, self.action_mode)
-                    ],
+                    "action": [{"name": f.name, "size": f.size, "unit": f.unit} for f in self.adapter.fields],
                     "cameras": list(self.p["cameras"]),
                     "randomized": False,
                 },

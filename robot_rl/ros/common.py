@@ -46,7 +46,20 @@ def to_stamp(t_s: float) -> Any:
     return Time(sec=sec, nanosec=round((t_s - sec) * 1e9) % 1_000_000_000)
 
 
-class GraphNode(Node):
+class TopicNode(Node):
+    """A node that speaks robot_rl.rosgraph Topics (their types and QoS) on the node's clock."""
+
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def pub(self, topic: Topic, qos: QoSProfile | None = None):
+        return self.create_publisher(msg_type(topic.type), topic.name, qos or qos_of(topic))
+
+    def sub(self, topic: Topic, callback: Callable[[Any], None], qos: QoSProfile | None = None):
+        return self.create_subscription(msg_type(topic.type), topic.name, callback, qos or qos_of(topic))
+
+
+class GraphNode(TopicNode):
     """A node whose parameters are NODE_PARAMS[kind]: declared with defaults, unknown keys refused."""
 
     kind = ""
@@ -78,15 +91,6 @@ class GraphNode(Node):
             self.get_logger().warning(
                 f"realtime_priority {priority} not applied ({reason}); running with normal scheduling"
             )
-
-    def now_s(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
-
-    def pub(self, topic: Topic, qos: QoSProfile | None = None):
-        return self.create_publisher(msg_type(topic.type), topic.name, qos or qos_of(topic))
-
-    def sub(self, topic: Topic, callback: Callable[[Any], None], qos: QoSProfile | None = None):
-        return self.create_subscription(msg_type(topic.type), topic.name, callback, qos or qos_of(topic))
 
 
 #: a node has stopped this long after SIGINT/SIGTERM (ros2 launch escalates to SIGTERM at 5 s)

@@ -32,7 +32,7 @@ from robot_rl.observations import InputError, ObservationBuilder
 from robot_rl.robots import adapter
 from robot_rl.ros.common import LATCHED_QOS, GraphNode, run, stamp_s, to_stamp
 from robot_rl.ros.inputs import SensorInputs
-from robot_rl.rosgraph import ACTION, CONTROLLER_STATE, ESTOP_SERVICE, RESUME_SERVICE
+from robot_rl.rosgraph import ACTION, CONTROLLER_STATE, EPISODE, ESTOP_SERVICE, RESUME_SERVICE
 from robot_rl.spec import load_robot_spec
 
 #: observation fields the actor computes rather than the driver measures: the controller's layer
@@ -71,6 +71,7 @@ class ControllerNode(SensorInputs, GraphNode):
         }
         self.state_pub = self.create_publisher(String, CONTROLLER_STATE.name, LATCHED_QOS)
         self.sub(ACTION, self.on_action)
+        self.sub(EPISODE, self.on_episode)
         self.subscribe_inputs()
         self.create_service(Trigger, RESUME_SERVICE, self.on_resume)
         self.create_service(SetBool, ESTOP_SERVICE, self.on_estop)
@@ -167,6 +168,12 @@ class ControllerNode(SensorInputs, GraphNode):
     def stop_now(self, now: float) -> None:
         """Send the layer's fallback (hold, land or brake, from the newest state)."""
         self.send(self.layer.command(None, now, **self._feedback()), now)
+
+    def on_episode(self, msg: Any) -> None:
+        """A new episode starts where the reset left the robot: the next command builds on the
+        measured state, not on the reference of the episode before (a teleporting reset moves the arm
+        faster than the watchdog would notice), and the car's rate limit starts from standing."""
+        self.shaper.restart()
 
     def on_resume(self, request: Any, response: Any) -> Any:
         self.layer.resume()
