@@ -5,6 +5,8 @@ of them, and only in the actor. Their steps come from `robot_rl.rollout`."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -71,13 +73,22 @@ def config(demos, bc_weight: float) -> TrainConfig:
 
 
 def test_bc_weight_changes_the_update_of_robot_rl_train(demos, tmp_path):
-    def make_core(bc_weight):
-        trainer = Trainer(config(demos, bc_weight), tmp_path / f"train_{bc_weight}", progress=False)
-        for step in random_steps(trainer.env, 64):  # what Trainer.run adds, from the same rollout
-            trainer.core.add(step)
-        return trainer.core
+    """Trainer.run itself: 20 random warm-up steps, then one update block (and the row it reports)."""
+    import json
 
-    assert_bc_changes_the_actor_only(make_core)
+    def run(bc_weight):
+        cfg = dataclasses.replace(config(demos, bc_weight), steps=21, start_steps=21, eval_episodes=1)
+        trainer = Trainer(cfg, tmp_path / f"train_{bc_weight}", progress=False)
+        trainer.run()
+        row = json.loads((tmp_path / f"train_{bc_weight}" / "metrics.jsonl").read_text())
+        assert trainer.updates == TINY["utd"]
+        return row, parameters(trainer.agent.actor), parameters(trainer.agent.critic)
+
+    plain, actor0, critic0 = run(0.0)
+    cloned, actor1, critic1 = run(5.0)
+    assert "bc_loss" not in plain and cloned["bc_loss"] > 0.0
+    assert torch.equal(critic0, critic1), "the BC term must not touch the critics"
+    assert not torch.allclose(actor0, actor1), "bc_weight did not change the actor update"
 
 
 def test_bc_weight_changes_the_update_of_robot_rl_learner_and_train_async(demos, tmp_path):
