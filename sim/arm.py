@@ -162,6 +162,13 @@ class ArmRobot(TwinRobot):
         )
 
     # -- episodes --------------------------------------------------------------------------
+    def scale_link_masses(self, scale: float) -> None:
+        """The true link masses and inertias: `scale` x the URDF's (the law's model stays nominal)."""
+        for i, mass in self.nominal_mass.items():
+            if mass > 0.0:
+                inertia = [scale * v for v in self.nominal_inertia[i]]
+                self.client.changeDynamics(self.body, i, mass=scale * mass, localInertiaDiagonal=inertia)
+
     def teleport(self, q_arm, width: float | None = None, quat_ref: np.ndarray | None = None) -> None:
         """Jump to a joint posture (rad) with the gripper at `width` (m, default open); the law holds
         the new pose.

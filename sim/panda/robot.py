@@ -70,11 +70,7 @@ class Robot(ArmRobot):
     def reset(self, rng: np.random.Generator, params: dict[str, float]) -> None:
         c = self.client
         self.rng, self.params = rng, params
-        scale = params["link_mass_scale"]
-        for i, mass in self.nominal_mass.items():
-            if mass > 0.0:
-                inertia = [scale * v for v in self.nominal_inertia[i]]
-                c.changeDynamics(self.body, i, mass=scale * mass, localInertiaDiagonal=inertia)
+        self.scale_link_masses(params["link_mass_scale"])
         for i in self.arm:
             c.changeDynamics(self.body, i, jointDamping=params["joint_damping"])
         for i in self.finger_links:

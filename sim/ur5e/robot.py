@@ -68,11 +68,7 @@ class Robot(ArmRobot):
     def reset(self, rng: np.random.Generator, params: dict[str, float]) -> None:
         c = self.client
         self.rng, self.params = rng, params
-        scale = params["link_mass_scale"]
-        for i, mass in self.nominal_mass.items():
-            if mass > 0.0:
-                inertia = [scale * v for v in self.nominal_inertia[i]]
-                c.changeDynamics(self.body, i, mass=scale * mass, localInertiaDiagonal=inertia)
+        self.scale_link_masses(params["link_mass_scale"])
         for i in self.finger_links:
             c.changeDynamics(self.body, i, lateralFriction=params["finger_friction"])
         self._latency_steps = round(params["action_latency"] * self.spec.rates.control_hz)
