@@ -227,7 +227,7 @@ class StateArmReset(ResetController):
     reference keeps moving until the measured pose arrives, whatever the impedance law's
     steady-state offset. Without the robot's control law at hand it keeps the compliant gains and
     has no joint reset; `ArmReset` (the twin's) has both. `env` needs `robot_spec` and
-    `action_layout` (the twin's, or the graph's `graph_action_fields`).
+    `action_layout` (the twin's, or the graph's: the robot adapter's `fields`).
     """
 
     kind = "arm_home_state"

@@ -1,7 +1,7 @@
 """actor: observations from topics, the policy at the spec rate, episodes, resets, transitions.
 
 Every policy step (a timer at the spec's `rates.policy_hz`) builds the observation from the newest
-messages: the robot's state topics, then the task's observation topics (robot_rl.rosgraph.TASK_INPUTS:
+messages: the robot's state topics, then the task's observation topics (the spec's `tasks`:
 the reach goal, the cube pose, ...), laid out as in the twin. Stale inputs, and inputs from before
 the last reset, count as missing (robot_rl.observations), and then the actor does not act, so the
 controller's watchdog holds the robot; the missing inputs are logged once. It picks an action

@@ -1,4 +1,5 @@
-"""Task observations <-> their standard messages (robot_rl.rosgraph.TASK_INPUTS).
+"""Task observations <-> their standard messages (a spec's `tasks.<task>.inputs`, resolved by
+robot_rl.rosgraph.task_inputs).
 
 `read` turns a message into task-field values for the actor's ObservationBuilder (which checks
 sizes, finiteness and age); `fill` writes task-field values into a message, as the twin publishes
