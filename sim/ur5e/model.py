@@ -61,10 +61,6 @@ class Gripper:
         [0.02, 0.008, 0.048], doc="finger pad box: width, thickness, length", unit="m"
     )
     pad_beyond_tcp: float = param(0.008, doc="fingertips reach this far past the TCP", unit="m", ge=0)
-    contact_stiffness: float = param(
-        1e4, doc="stiffness of the pads' and body's contacts (rubber pads)", unit="N/m", gt=0
-    )
-    contact_damping: float = param(200.0, doc="damping of those contacts", unit="N s/m", gt=0)
 
 
 @dataclass(kw_only=True)
@@ -97,6 +93,15 @@ class UR5eModel:
         doc="PyBullet POSITION_CONTROL positionGain: the share of the joint error closed per physics step",
         gt=0,
         le=1,
+    )
+    table_contact_stiffness: float = param(
+        1e4,
+        doc="stiffness of contacts with the table top (a rigid one makes the servo bounce)",
+        unit="N/m",
+        gt=0,
+    )
+    table_contact_damping: float = param(
+        200.0, doc="damping of contacts with the table top", unit="N s/m", gt=0
     )
     table_visual: bool = param(False, doc="draw the table top (~2.5 ms more per 128x128 CPU frame)")
     physics: PhysicsSettings = param(default_factory=PhysicsSettings, doc="PyBullet solver settings")

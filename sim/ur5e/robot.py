@@ -52,17 +52,15 @@ class Robot(ArmRobot):
     def build(self) -> None:
         self._build_arm(str(ur5e_urdf(self.model)))
         self._set_joints([*self.model.home_q, self._finger_open, self._finger_open])
-        # Compliant pads: a position servo pressing a rigid tool on a rigid table is a contact that
-        # PyBullet resolves in impulses (the arm bounces, the wrench is spikes); rubber pads make it a
-        # spring in series with the law's, as on the robot.
-        gripper = self.model.gripper
-        for link in (*self.finger_links, self.hand):
-            self.client.changeDynamics(
-                self.body,
-                link,
-                contactStiffness=gripper.contact_stiffness,
-                contactDamping=gripper.contact_damping,
-            )
+        # A compliant table contact: a position servo pressing a rigid tool on a rigid table is a contact
+        # PyBullet resolves in impulses (the arm bounces, the wrench is spikes); with a table top of
+        # finite stiffness it is a spring in series with the law's, as a real table and tool are.
+        self.client.changeDynamics(
+            self.plane,
+            -1,
+            contactStiffness=self.model.table_contact_stiffness,
+            contactDamping=self.model.table_contact_damping,
+        )
         self._lower, self._upper = self.joint_limits
 
     def reset(self, rng: np.random.Generator, params: dict[str, float]) -> None:
