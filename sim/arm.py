@@ -235,6 +235,11 @@ class ArmRobot(TwinRobot):
             self.gripper_closed = grip
             self._command_gripper(grip)
 
+    def set_gripper(self, close: bool) -> None:
+        """Close or open the gripper now (a driver's command; a policy uses the `gripper` action)."""
+        self.gripper_closed = bool(close)
+        self._command_gripper(self.gripper_closed)
+
     def _command_gripper(self, close: bool) -> None:
         """The gripper is a position-controlled device (the Franka Hand and the Robotiq 2F alike)."""
         c = self.client

@@ -30,9 +30,10 @@ class Robot(ArmRobot):
     Options (`robot_options` of `make_twin`): `yaw` adds the `ee_delta_yaw` action.
 
     State for a driver adapter: `tcp_pose()` (m, xyzw), `joint_state()` (rad, rad/s),
-    `wrench` (N, N m; base frame, about the TCP, from the last control update), `gripper_width()`
-    (m); commands: `controller.set_reference(position, quat)` (the equilibrium pose) or policy
-    deltas through `step()`, and `_command_gripper(close)`.
+    `wrench` (N, N m; base frame, about the TCP, raw, from the last control update; the law's
+    filtered one is `controller.wrench`), `gripper_width()` (m); commands:
+    `controller.set_reference(position, quat)` (the equilibrium pose) or policy deltas through
+    `step()`, and `set_gripper(close)`.
     """
 
     RANDOMIZATION: ClassVar[dict[str, float]] = {
