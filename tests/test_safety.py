@@ -230,9 +230,9 @@ def test_car_brakes_when_commands_stop():
     env.close()
 
 
-def _press_into_table(safe: bool, limit_n: float, steps: int = 30) -> list[float]:
+def _press_into_table(robot: str, safe: bool, limit_n: float, steps: int = 30) -> list[float]:
     """Contact force (N) after every policy step of maximum steps straight down onto the table."""
-    env = make_twin("panda", "reach")
+    env = make_twin(robot, "reach")
     twin = env.unwrapped
     if safe:
         spec, acts, obs = twin.robot_spec, list(twin.action_layout), list(twin.obs_layout)
@@ -250,10 +250,11 @@ def _press_into_table(safe: bool, limit_n: float, steps: int = 30) -> list[float
     return forces
 
 
-def test_arm_contact_force_stays_below_the_limit():
+@pytest.mark.parametrize("robot", ["panda", "ur5e"])
+def test_arm_contact_force_stays_below_the_limit(robot):
     limit, tolerance = 4.0, 0.5  # N; the first touch is not foreseeable: checked from the next step
-    raw = _press_into_table(safe=False, limit_n=limit)
-    shielded = _press_into_table(safe=True, limit_n=limit)
+    raw = _press_into_table(robot, safe=False, limit_n=limit)
+    shielded = _press_into_table(robot, safe=True, limit_n=limit)
     touch = next(i for i, f in enumerate(shielded) if f > 1.0)
     assert touch < 20 and max(raw[touch + 1 :]) > limit + tolerance  # the law alone presses harder
     assert max(shielded[touch + 1 :]) < limit + tolerance
