@@ -188,6 +188,17 @@ class Admittance(CartesianReference):
             self.compliant_pos, self.compliant_quat, ee_pos, ee_quat, jacobian
         )
 
+    def joint_command(
+        self, q: np.ndarray, ee_pos: np.ndarray, ee_quat: np.ndarray, jacobian: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`joint_targets` and `joint_velocity` of one update from one solve (rad, rad/s)."""
+        err = np.empty((6, 2))
+        err[:3, 0] = self.compliant_pos - np.asarray(ee_pos)
+        err[3:, 0] = -orientation_error(ee_quat, self.compliant_quat)
+        err[:, 1] = self.velocity
+        out = dls_solve(jacobian, err, self.gains.ik_damping)
+        return np.asarray(q, dtype=np.float64) + out[:, 0], out[:, 1]
+
     def joint_velocity(self, jacobian: np.ndarray) -> np.ndarray:
         """Feed-forward joint velocities (rad/s) of the compliant twist."""
         return dls_solve(jacobian, self.velocity, self.gains.ik_damping)
@@ -201,6 +212,7 @@ class Admittance(CartesianReference):
 
 
 def dls_solve(jacobian: np.ndarray, twist: np.ndarray, damping: float) -> np.ndarray:
-    """J^T (J J^T + lambda^2 I)^-1 twist: the damped least-squares inverse of the Jacobian applied."""
+    """J^T (J J^T + lambda^2 I)^-1 twist: the damped least-squares inverse of the Jacobian applied (to
+    each column of a 6xK `twist`)."""
     jac = np.asarray(jacobian, dtype=np.float64)
     return jac.T @ np.linalg.solve(jac @ jac.T + damping * damping * np.eye(jac.shape[0]), twist)

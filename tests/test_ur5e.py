@@ -74,6 +74,17 @@ def test_a_far_equilibrium_pulls_with_at_most_stiffness_times_clip():
     assert law.velocity[0] / law.control_dt == pytest.approx(50.0 / 2.0)
 
 
+def test_one_solve_gives_the_targets_and_the_feed_forward():
+    law = _law()
+    law.reset(START, DOWN)
+    law.update(np.array([5.0, 0.0, -3.0, 0.0, 0.2, 0.0]))
+    jac, q = np.random.default_rng(0).normal(size=(6, 6)) * 0.3, np.linspace(-1.0, 1.0, 6)
+    ee = START + np.array([0.01, 0.0, -0.02])
+    target, velocity = law.joint_command(q, ee, DOWN, jac)
+    np.testing.assert_allclose(target, law.joint_targets(q, ee, DOWN, jac), atol=1e-12)
+    np.testing.assert_allclose(velocity, law.joint_velocity(jac), atol=1e-12)
+
+
 def test_the_shield_reads_the_admittance_spring():
     spec = load_robot_spec("ur5e")
     gains = law_gains(spec.controller, spec.source)

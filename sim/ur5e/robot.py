@@ -12,6 +12,7 @@ weight needs no compensation) about the TCP, in the base frame.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import ClassVar
 
 import numpy as np
@@ -63,6 +64,8 @@ class Robot(ArmRobot):
             contactDamping=self.model.table_contact_damping,
         )
         self._lower, self._upper = self.joint_limits
+        # per joint (setJointMotorControlArray has no maxVelocity), bound once: see ArmRobot._build_arm
+        self._servo = partial(pybullet.setJointMotorControl2, self.body, physicsClientId=self.client._client)
 
     def reset(self, rng: np.random.Generator, params: dict[str, float]) -> None:
         c = self.client
@@ -102,15 +105,14 @@ class Robot(ArmRobot):
             jac = np.array((lin, ang)).reshape(6, -1)[:, : self.n_arm]
             self.wrench = self.measure_wrench(ee_pos)
             law.update(self.wrench)
-            target = law.joint_targets(np.array(q[: self.n_arm]), ee_pos, link[5], jac)
-            velocity = np.clip(law.joint_velocity(jac), -self.speed, self.speed)
+            target, velocity = law.joint_command(np.array(q[: self.n_arm]), ee_pos, link[5], jac)
+            velocity = np.clip(velocity, -self.speed, self.speed)
         else:  # a joint reset (ArmReset): the servo takes the reset's posture directly
             target, velocity = np.asarray(law.joint_target, dtype=np.float64), np.zeros(self.n_arm)
         target = np.clip(target, self._lower, self._upper)
-        c, gain = self.client, self.model.servo_position_gain
+        servo, gain = self._servo, self.model.servo_position_gain
         for i, joint in enumerate(self.arm):
-            c.setJointMotorControl2(
-                self.body,
+            servo(
                 joint,
                 pybullet.POSITION_CONTROL,
                 targetPosition=float(target[i]),
