@@ -117,6 +117,14 @@ def test_forward_kinematics_matches_the_dh_chain(reach):
     assert worst_pos < 1e-6 and worst_rot < 1e-6, (worst_pos, worst_rot)
 
 
+def test_flange_at_zero_joint_angles_is_where_the_dh_table_puts_it(reach):
+    """All joints at 0: the flange sits at (a2 + a3, -(d4 + d6), d1 - d5), written out by hand."""
+    robot = reach.unwrapped.robot
+    robot._set_joints([0.0] * 8)
+    flange, _ = robot.link_pose(robot.model.hand_link)
+    np.testing.assert_allclose(flange, [-0.425 - 0.3922, -(0.1333 + 0.0996), 0.1625 - 0.0997], atol=1e-6)
+
+
 def test_urdf_carries_the_spec_masses_and_limits():
     model = UR5eModel.from_spec(load_robot_spec("ur5e"))
     root = ET.fromstring(urdf_text(model))
