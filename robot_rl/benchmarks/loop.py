@@ -144,14 +144,17 @@ def _measure(robot: str, seconds: float, domain: int, bar: Any, realtime_priorit
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with lock:
-                if len(latencies) >= 5:
+                # both of the driver's subscriptions matched: DDS discovers each topic on its own
+                if len(latencies) >= 5 and len(steps) >= 5:
                     break
             if any(p.poll() is not None for p in procs):
                 err = b"".join(p.stderr.read() for p in procs if p.poll() is not None).decode()
                 raise RobotRLError(f"bench loop: a node exited: {err.strip()[-300:]}")
             time.sleep(0.05)
         else:
-            raise RobotRLError(f"bench loop: no {robot} commands within 30 s (is the ros extra installed?)")
+            raise RobotRLError(
+                f"bench loop: no {robot} commands or actions within 30 s (is the ros extra installed?)"
+            )
         with lock:
             latencies.clear()
             steps.clear()
