@@ -8,6 +8,7 @@ from importlib.util import find_spec
 import pytest
 
 from robot_rl.registry import ENVS
+from robot_rl.spec import load_robot_spec
 
 
 def run(cli, *args, timeout=300):
@@ -29,13 +30,14 @@ def test_doctor_reports_each_piece_and_what_it_disables(robot_rl_bin):
         assert checks[name]["ok"] == bool(there), (
             f"doctor says {name} ok={checks[name]['ok']}: {checks[name]}"
         )
-        assert checks[name]["ok"] or checks[name]["disables"], (
-            f"{name}: a missing piece says what it disables"
-        )
+        if not there:  # a missing piece says what it disables
+            assert isinstance(checks[name]["disables"], str) and checks[name]["disables"], checks[name]
     # launch_ros is not on PyPI: without a sourced ROS 2 the doctor says where it comes from
+    launch = checks["ros2 launch"]
     if find_spec("launch_ros") is None:
-        launch = checks["ros2 launch"]
         assert not launch["ok"] and "it comes with a ROS 2 install" in launch["detail"]
+    else:
+        assert launch["ok"], launch
     assert "1 intra-op thread" in checks["torch"]["detail"]
     text = run(robot_rl_bin, "doctor").stdout
     assert "pybullet" in text and "robot specs" in text
@@ -45,29 +47,60 @@ def test_bench_sim_smoke_prints_one_json_object(robot_rl_bin):
     result = run(robot_rl_bin, "bench", "sim", "--json", "--quick", timeout=600)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
+    assert report["benchmark"] == "sim" and report["settings"]["steps"] == 20  # --quick
+    assert {"cpu", "cores", "date"} <= set(report["machine"]) and report["machine"]["cores"] >= 1
     tasks = {(r["robot"], r["task"]) for r in report["results"]}
     assert tasks == {(e.robot, e.task) for e in ENVS if not e.kwargs}
+    goals = report["goals"]
     for r in report["results"]:
-        assert r["steps_per_s"] > 0 and r["reset_ms"] > 0
+        spec = load_robot_spec(r["robot"])
+        assert r["policy_hz"] == spec.rates.policy_hz
+        # env steps per wall second: a twin step costs more than a microsecond and less than a second
+        assert 1.0 < r["steps_per_s"] < 1e6, r
         assert r["real_time_factor"] == pytest.approx(r["steps_per_s"] / r["policy_hz"], rel=0.01)
-    panda = next(r for r in report["results"] if r["robot"] == "panda")
-    assert panda["frame_ms"], "camera frames are timed for robots with cameras"
-    assert report["machine"]["cores"] >= 1
+        assert 0.01 < r["reset_ms"] < 1000.0, r  # milliseconds: no twin resets in 10 us
+        # every spec camera is timed, in ms per frame at its own size; a robot without cameras has none
+        assert set(r["frame_ms"]) == {f"{c.name} {c.width}x{c.height}" for c in spec.cameras}
+        assert all(0.1 < ms < 1000.0 for ms in r["frame_ms"].values()), r  # 0.1 ms: 16k pixels
+        goal = goals["steps_per_s"].get(r["robot"])
+        assert r["goal_steps_per_s"] == goal
+        assert r["meets_goals"] == (
+            (goal is None or r["steps_per_s"] >= goal)
+            and r["reset_ms"] <= goals["reset_ms"]
+            and all(ms <= goals["frame_ms"] for ms in r["frame_ms"].values())
+        ), r
+    assert any(r["frame_ms"] for r in report["results"]), "camera frames are timed for robots with cameras"
 
 
 def test_bench_experts_smoke_covers_every_task_nominal_and_randomized(robot_rl_bin):
     result = run(robot_rl_bin, "bench", "experts", "--json", "--quick", "--robots", "racecar", "crazyflie")
     assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)["results"]
+    report = json.loads(result.stdout)
+    rows = report["results"]
     expected = {(e.robot, e.task) for e in ENVS if not e.kwargs and e.robot in ("racecar", "crazyflie")}
     default = [r for r in rows if r["action_mode"] == "default"]
     assert {(r["robot"], r["task"], r["randomized"]) for r in default} == {
         (*t, z) for t in expected for z in (False, True)
     }
     assert {r["task"] for r in rows if r["action_mode"] == "rates"} == {"hover", "waypoints"}
-    waypoints = next(r for r in default if r["task"] == "waypoints")
-    assert 0 < waypoints["metrics"]["tracking_rmse"]["median"] < 0.1
-    assert all(0.0 <= r["success_rate"] <= 1.0 and r["episodes"] == 3 for r in rows)
+    for r in rows:
+        # a success rate over the 3 quick episodes: a fraction in [0, 1], in thirds
+        assert r["episodes"] == 3 and 0.0 <= r["success_rate"] <= 1.0, r
+        assert r["success_rate"] * 3 == pytest.approx(round(r["success_rate"] * 3)), r
+        assert r["meets_goal"] == (r["success_rate"] >= report["goal_success_rate"])
+        assert 0 < r["mean_length"] <= 1000, r  # env steps per episode
+    # the scripted experts solve every task's fixed nominal episodes
+    assert all(r["success_rate"] == 1.0 for r in default if not r["randomized"]), default
+    # task metrics in their units: metres of tracking/hover error (a metre off is a crash), seconds per lap
+    bounds = {"tracking_rmse": (0.0, 1.0), "hover_rmse": (0.0, 1.0), "lap_time_s": (1.0, 30.0)}
+    for r in rows:
+        for name, (lo, hi) in bounds.items():
+            if name in r["metrics"]:
+                m = r["metrics"][name]
+                assert lo < m["median"] <= m["max"] < hi, (r["task"], name, m)
+    waypoints = next(r for r in default if r["task"] == "waypoints" and not r["randomized"])
+    assert waypoints["metrics"]["tracking_rmse"]["median"] < 0.1
+    assert {n for r in rows for n in r["metrics"]} >= {"tracking_rmse", "hover_rmse", "lap_time_s", "laps"}
 
 
 @pytest.mark.parametrize(
