@@ -32,11 +32,17 @@ class Feedback:
 
 
 class Robot(ABC):
-    """One robot doing one task, seen at its policy rate."""
+    """One robot (a spec name or path) doing one task, seen at its policy rate, acting in an action
+    mode ("": the default, the layout policies are trained in), with cameras from its spec."""
 
-    spec: RobotSpec
-    task: str
-    cameras: Sequence[str] = ()
+    def __init__(self, robot: str, task: str, action_mode: str = "", cameras: Sequence[str] = ()):
+        from robot_rl.robots import adapter
+        from robot_rl.spec import load_robot_spec
+
+        self.spec: RobotSpec = load_robot_spec(robot)
+        self.task, self.cameras = task, tuple(cameras)
+        self.spec.task(task)  # an unknown task: one line naming the robot's tasks
+        self.adapter = adapter(self.spec, action_mode)
 
     @property
     def observation_fields(self) -> list[Field]:
@@ -44,9 +50,9 @@ class Robot(ABC):
         return [*self.spec.observation, *self.spec.task(self.task).observation]
 
     @property
-    @abstractmethod
     def action_fields(self) -> list[Field]:
         """The action layout the robot takes (its action mode's)."""
+        return list(self.adapter.fields)
 
     @property
     def max_episode_steps(self) -> int:
@@ -103,19 +109,11 @@ class TwinInProcess(Robot):
         safety: bool | None = None,
         **twin_options: Any,
     ):
-        from robot_rl.robots import adapter
-        from robot_rl.spec import load_robot_spec
-
-        self.spec, self.task, self.cameras = load_robot_spec(robot), task, tuple(cameras)
-        self._adapter = adapter(self.spec, action_mode)
+        super().__init__(robot, task, action_mode, cameras)
         self._safety = self.spec.safety.train_behind_layer if safety is None else safety
         self._options = twin_options
         self.env: Any = None
         self._last: tuple[dict[str, np.ndarray], Feedback] | None = None
-
-    @property
-    def action_fields(self) -> list[Field]:
-        return list(self._adapter.fields)
 
     @property
     def max_episode_steps(self) -> int:
@@ -131,7 +129,7 @@ class TwinInProcess(Robot):
             self.spec.name,
             self.task,
             cameras=self.cameras,
-            robot_options=self._adapter.twin_options(),
+            robot_options=self.adapter.twin_options(),
             **self._options,
         )
         self.env = SafeEnv(env) if self._safety else env

@@ -25,7 +25,6 @@ from std_srvs.srv import Trigger
 
 from robot_rl.errors import RobotRLError
 from robot_rl.observations import ObservationBuilder
-from robot_rl.robots import adapter
 from robot_rl.robots.interface import Feedback, Robot
 from robot_rl.ros.common import LATCHED_QOS, TopicNode, to_stamp
 from robot_rl.ros.inputs import SensorInputs
@@ -40,7 +39,6 @@ from robot_rl.rosgraph import (
     TWIN_SUCCESS,
     task_inputs,
 )
-from robot_rl.spec import Field, load_robot_spec
 
 #: where reward and success come from: the reward node, or the twin's ground truth
 FEEDBACK_TOPICS = {"reward_node": (REWARD, SUCCESS), "twin": (TWIN_REWARD, TWIN_SUCCESS)}
@@ -65,8 +63,7 @@ class RosRobot(Robot):
     ):
         if feedback not in FEEDBACK_TOPICS:
             raise RobotRLError(f"feedback {feedback!r}: expected one of {', '.join(FEEDBACK_TOPICS)}")
-        self.spec, self.task, self.cameras = load_robot_spec(robot), task, tuple(cameras)
-        self.adapter = adapter(self.spec, action_mode)
+        super().__init__(robot, task, action_mode, cameras)
         self.task_inputs = task_inputs(self.spec, task)
         self.reset_service, self.feedback_source = reset_service, feedback
         self.target = np.asarray(target, np.float64)
@@ -79,10 +76,6 @@ class RosRobot(Robot):
         self.last_action = np.zeros(self.adapter.size, np.float32)
         self._obs_time = self._obs_stamp = 0.0
         self.episode = 0
-
-    @property
-    def action_fields(self) -> list[Field]:
-        return list(self.adapter.fields)
 
     @property
     def max_episode_steps(self) -> int:
