@@ -28,10 +28,34 @@ def test_quick_run_reports_every_learner_and_goal():
     assert result["settings"]["torch_threads"] == 1
     assert set(result["learners"]) == {"sb3_sac", "sac", "rlpd", "rlpd_2critics", "rlpd_pixels"}
     assert result["settings"]["pixels"]["camera"] == [128, 128]
-    for r in result["learners"].values():
-        assert r["critic_updates_per_s"] > 0 and 0 < r["peak_fraction"] < 2
-    assert result["peak_matmul"]["gflop_per_s"] > 0
-    assert set(result["meets_goals"]) == set(result["goals"])
+    peak = result["peak_matmul"]["gflop_per_s"]
+    assert 0.1 < peak < 1e5  # GFLOP/s of one core's float32 matmul
+    for name, r in result["learners"].items():
+        # updates per wall second of a small network: more than 10 us and less than 10 s each
+        assert 0.1 < r["critic_updates_per_s"] < 1e5, (name, r)
+        assert 0 < r["gflop_per_update"] < 10, (name, r)  # GFLOP, not FLOP
+        # the rates and their FLOP counts agree (up to the JSON's rounding)
+        rate_gflop = r["critic_updates_per_s"] * r["gflop_per_update"]
+        assert r["gflop_per_s"] == pytest.approx(rate_gflop, abs=0.05 + 5e-5 * r["critic_updates_per_s"])
+        assert r["peak_fraction"] == pytest.approx(r["gflop_per_s"] / peak, abs=0.001 + 0.05 / peak)
+        assert 0 < r["peak_fraction"] < 2, (name, r)
+    sac_flops = learner.update_flops(5, 2, (32, 32), critics=2, batch=32)
+    sac_gflop = round((sac_flops["critic_update"] + sac_flops["actor_update"]) / 1e9, 4)
+    assert result["learners"]["sac"]["gflop_per_update"] == result["learners"]["sb3_sac"]["gflop_per_update"]
+    assert result["learners"]["sac"]["gflop_per_update"] == sac_gflop
+    # one repeat: the figures are the ratios of the rates above
+    figures, rates = result["figures"], {n: r["critic_updates_per_s"] for n, r in result["learners"].items()}
+    assert figures["sac_speedup_vs_sb3"] == pytest.approx(rates["sac"] / rates["sb3_sac"], rel=0.01)
+    assert figures["per_critic_cost_ratio_10_vs_2"] == pytest.approx(
+        (2 * rates["rlpd_2critics"]) / (10 * rates["rlpd"]), rel=0.01
+    )
+    goals = result["goals"]
+    assert result["meets_goals"] == {
+        "speedup_vs_sb3": figures["sac_speedup_vs_sb3"] >= goals["speedup_vs_sb3"],
+        "peak_fraction": min(figures["sac_peak_fraction"], figures["rlpd_peak_fraction"])
+        >= goals["peak_fraction"],
+        "per_critic_cost_ratio": figures["per_critic_cost_ratio_10_vs_2"] <= goals["per_critic_cost_ratio"],
+    }
     text = learner.table(result)
     assert "sb3_sac" in text and "per-critic cost" in text and "128x128 camera" in text
 
