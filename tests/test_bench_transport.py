@@ -28,8 +28,11 @@ def test_quick_transport_bench_prints_every_figure_as_json(robot_rl_bin):
 
     runs = result["transitions"]["runs"]
     assert set(runs) == {"batch_32", "batch_8"}
+    # two 128x128 RGB frames (98,304 bytes) and a few hundred bytes of state, action and scalars
+    assert 98_304 < result["transitions"]["payload_bytes_per_transition"] < 100_000
     for run in runs.values():
-        assert run["transitions_per_s"] > 0 and run["mb_per_s"] > 0
+        # transitions per wall second over loopback: more than 10, fewer than a million
+        assert 10 < run["transitions_per_s"] < 1e6 and run["mb_per_s"] > 0
         # the payload alone is ~98 KB per transition; MB/s must be consistent with it
         per_transition = run["mb_per_s"] * 1e6 / run["transitions_per_s"]
         assert 98_000 < per_transition < 100_000
@@ -37,8 +40,17 @@ def test_quick_transport_bench_prints_every_figure_as_json(robot_rl_bin):
 
     weights = result["weights"]
     assert 0.9e6 < weights["actor_params"] < 1.2e6
-    assert weights["publishes"] == 10 and weights["loaded"] + weights["skipped"] == 10
-    assert 0 < weights["latency_ms_p50"] <= weights["latency_ms_p99"] <= weights["latency_ms_max"]
+    # float32 weights: 4 bytes a parameter, in MB
+    assert weights["message_mb"] == pytest.approx(4 * weights["actor_params"] / 1e6, abs=0.01)
+    assert (
+        weights["publishes"] == 10 and weights["loaded"] + weights["skipped"] == 10 and weights["loaded"] >= 1
+    )
+    # milliseconds from publish to in use: a 4 MB message takes over 0.1 ms, and under a second
+    lat = weights["latency_ms_p50"], weights["latency_ms_p99"], weights["latency_ms_max"]
+    assert 0.1 < lat[0] <= lat[1] <= lat[2] < 1000.0, lat
+    assert weights["meets_goal"] == (
+        weights["latency_ms_p99"] <= result["goals"]["weights_in_use_ms"] and weights["skipped"] == 0
+    )
 
     assert set(result["goals"]) == set(result["meets_goals"]) == {"transitions_per_s", "weights_in_use_ms"}
     assert set(result["figures"]) == {
@@ -47,4 +59,13 @@ def test_quick_transport_bench_prints_every_figure_as_json(robot_rl_bin):
         "weights_latency_ms_p50",
         "weights_latency_ms_p99",
     }
-    assert result["figures"]["transitions_per_s"] == runs["batch_32"]["transitions_per_s"]
+    assert result["figures"] == {
+        "transitions_per_s": runs["batch_32"]["transitions_per_s"],
+        "mb_per_s": runs["batch_32"]["mb_per_s"],
+        "weights_latency_ms_p50": weights["latency_ms_p50"],
+        "weights_latency_ms_p99": weights["latency_ms_p99"],
+    }
+    assert result["meets_goals"] == {
+        "transitions_per_s": runs["batch_32"]["meets_goal"],
+        "weights_in_use_ms": weights["meets_goal"],
+    }
