@@ -183,10 +183,10 @@ def run(
         if close is not None:
             close()
         # Shut the context down before destroying the node, as launch_ros does (try_shutdown takes the
-        # context's lock, so it also waits for the shutdown rclpy's own signal handler started). About
-        # one stop in 100 still sticks in destroy_node, inside the middleware's node teardown, in this
-        # order or the other; `bound_shutdown` kills it on time with its stacks (issue 20). Skipping
-        # destroy_node avoids it but leaves the node in every peer's graph for the 20 s DDS lease.
+        # context's lock, so it also waits for the shutdown rclpy's own signal handler started). A
+        # callback still running holds the node in use and destroy_node waits for it: callbacks that
+        # wait (the reset node's service calls) stop waiting when the context is down. What still
+        # sticks is killed on time by `bound_shutdown`, with its stacks.
         rclpy.try_shutdown()
         if executor is not None:
             executor.shutdown(timeout_sec=1.0)  # callbacks still running finish first

@@ -113,7 +113,7 @@ class ResetNode(SensorInputs, GraphNode):
         period, deadline = 1.0 / self.spec.rates.policy_hz, time.monotonic() + timeout_s
         missing_since = None
         try:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and self.context.ok():
                 now = self.now_s()
                 obs = self.builder.build(now)
                 if obs is None:
@@ -129,17 +129,24 @@ class ResetNode(SensorInputs, GraphNode):
                     msg.header.stamp = to_stamp(now)
                     self.action_pub.publish(msg)
                 time.sleep(period)
+            if not self.context.ok():
+                return False, "stopped: the node is shutting down"
             return False, f"{controller.kind} did not finish within {timeout_s:.0f} s"
         finally:
             controller.end()
 
     def _call(self, client: Any, timeout_s: float) -> tuple[bool, str]:
-        if not client.wait_for_service(timeout_sec=timeout_s):
+        """Call a Trigger service and wait for its answer, at most `timeout_s`; a node that is shutting
+        down stops waiting at once. (A callback still waiting holds the node in use: its
+        `destroy_node` would wait for it, past the shutdown bound, as it did about 1 stop in 100.)"""
+        if not client.wait_for_service(timeout_sec=timeout_s):  # rclpy's wait also ends on shutdown
             return False, f"service {client.srv_name} not available within {timeout_s:.0f} s"
         event_done = client.call_async(Trigger.Request())
         deadline = time.monotonic() + timeout_s
-        while not event_done.done() and time.monotonic() < deadline:
+        while not event_done.done() and time.monotonic() < deadline and self.context.ok():
             time.sleep(0.002)
+        if not self.context.ok():
+            return False, "stopped: the node is shutting down"
         if not event_done.done():
             return False, f"service {client.srv_name} did not answer within {timeout_s:.0f} s"
         result = event_done.result()
