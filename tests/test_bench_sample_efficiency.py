@@ -122,6 +122,13 @@ def test_report_gives_iqm_cis_ratio_and_marks_censored_and_partial_results(tmp_p
     assert curve["iqm"][:3] == [0.0, 0.0, 0.0] and curve["iqm"][-1] == 1.0
     assert all(lo <= m <= hi for lo, m, hi in zip(curve["ci95_low"], curve["iqm"], curve["ci95_high"]))
     assert sb3["curve"]["iqm"][-1] == pytest.approx(1.0)
+    for method, budget in (("rlpd", rlpd_budget), ("sb3", sb3_budget)):
+        m = task["methods"][method]
+        # success rates are fractions in [0, 1]; steps to 90% are env steps within the method's budget
+        assert all(0.0 <= x <= 1.0 for k in ("iqm", "ci95_low", "ci95_high") for x in m["curve"][k]), method
+        assert all(0.0 <= r["final_success_rate"] <= 1.0 for r in m["per_seed"].values()), method
+        assert all(0 < r["steps"] <= budget for r in m["per_seed"].values() if r["status"] == "reached")
+        assert 0 < m["steps_to_threshold"]["ci95"][0] <= m["steps_to_threshold"]["ci95"][1] <= budget
 
     # the same runs give the same intervals: a results.json can be regenerated and compared
     np.random.seed(12345)  # whatever state numpy's global generator is left in
