@@ -1,8 +1,9 @@
 """Markdown tables of `robot-rl bench ... --json` run before and after a change, side by side.
 
 Reads `<dir>/<bench>_before.json` and `<dir>/<bench>_after.json` (written by running each benchmark
-on the old and the new checkout, alternately, on one machine) and prints one table per benchmark
-with the ratio after/before. docs/benchmarks.md quotes this output.
+on the old and the new checkout, alternately, on one machine), and repeats of them
+(`<bench>_before_2.json`, ...), and prints one table per benchmark with the median of each figure
+over the repeats and the ratio of the medians after/before. docs/benchmarks.md quotes this output.
 
     .venv/bin/python bench/before_after.py bench/results/issue20
 """
@@ -10,6 +11,7 @@ with the ratio after/before. docs/benchmarks.md quotes this output.
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,13 +45,24 @@ def _rows(bench: str, d: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def _runs(folder: Path, bench: str, side: str) -> list[dict[str, Any]]:
+    paths = [folder / f"{bench}_{side}.json", *sorted(folder.glob(f"{bench}_{side}_*.json"))]
+    return [json.loads(p.read_text()) for p in paths if p.exists()]
+
+
+def _medians(bench: str, runs: list[dict[str, Any]]) -> dict[str, float]:
+    rows = [_rows(bench, r) for r in runs]
+    return {label: statistics.median(r[label] for r in rows if label in r) for label in rows[0]}
+
+
 def table(folder: Path, bench: str) -> str:
-    before = json.loads((folder / f"{bench}_before.json").read_text())
-    after = json.loads((folder / f"{bench}_after.json").read_text())
-    b, a = _rows(bench, before), _rows(bench, after)
+    befores, afters = _runs(folder, bench, "before"), _runs(folder, bench, "after")
+    before, after = befores[0], afters[-1]
+    b, a = _medians(bench, befores), _medians(bench, afters)
+    repeats = f"; medians of {len(befores)} and {len(afters)} runs, alternating" if len(befores) > 1 else ""
     lines = [
         f"`{bench}` (before {before['machine']['date']}, after {after['machine']['date']}, "
-        f"{after['machine']['cpu']}, {after['machine']['cores']} cores)",
+        f"{after['machine']['cpu']}, {after['machine']['cores']} cores{repeats})",
         "",
         "| figure | before | after | after / before |",
         "|---|---|---|---|",

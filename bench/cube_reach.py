@@ -8,7 +8,7 @@ Two cells, side by side:
   TCP box), from spots along the rim and in its corners, the cube touching the rim or 1.5 cm
   from it (where a finger comes down on the rim).
 
-Behind `reach_half` and the tray in that config (docs/benchmarks.md, "Reset-free practice").
+Behind `reach_half` and the tray in that config (docs/benchmarks/resets_safety.md, "Reset-free practice").
 
     .venv/bin/python bench/cube_reach.py
 """

@@ -268,7 +268,7 @@ def test_graph_reset_for_a_robot_without_one_exits_2_in_one_line(ros_domain):
 def test_adversarial_actions_and_bad_state_through_the_graph_keep_the_box_and_the_tilt(robot_rl_bin):
     """`robot-rl bench safety_graph --quick`: the controller node between adversarial actions (random,
     held extremes, NaN bursts) and the twin node; non-finite state samples latch a fault each, and
-    the resume clears it. The full run (20,000 per robot) is in docs/benchmarks.md."""
+    the resume clears it. The full run (20,000 per robot) is in docs/benchmarks/one_path.md."""
     done = subprocess.run(
         [robot_rl_bin, "bench", "safety_graph", "--quick", "--json"],
         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,

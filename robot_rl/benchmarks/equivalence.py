@@ -9,7 +9,7 @@ robot is. The in-process twin runs behind the safety layer too (like for like).
 What differs, by design: the graph runs in real time, so an action reaches the twin's physics at
 its next state tick (up to 1/state_hz later than in process) and an observation is up to one state
 tick old; the in-process twin applies the action at the start of the policy period. The tolerance
-per robot is that delay times the speeds the policy drives (docs/benchmarks.md).
+per robot is that delay times the speeds the policy drives (docs/benchmarks/one_path.md).
 """
 
 from __future__ import annotations
