@@ -63,11 +63,12 @@ def test_state_arm_reset_reaches_the_perturbed_home_from_observations_alone():
     env.close()
 
 
-def test_cube_reset_puts_the_cube_at_a_new_spot_and_the_arm_home():
-    env = make_twin("panda", "pick_cube", randomize=True)
+@pytest.mark.parametrize("robot", ["panda", "ur5e"])
+def test_cube_reset_puts_the_cube_at_a_new_spot_and_the_arm_home(robot):
+    env = make_twin(robot, "pick_cube", randomize=True)
     env.reset(seed=3)
     before = env.unwrapped.task.cube_pose()[0]
-    controller = OBJECT_RESETS[("panda", "pick_cube")]()
+    controller = OBJECT_RESETS[(robot, "pick_cube")]()
     report = run_reset(env, controller, np.random.default_rng(3))
     assert report.success, report
     cube = env.unwrapped.task.cube_pose()[0]
