@@ -113,6 +113,7 @@ def label_laps(twin, window_m: float = 1.0) -> FrameLabel:
 
 LABELLERS: dict[tuple[str, str], Callable[..., FrameLabel]] = {
     ("panda", "pick_cube"): label_pick_cube,
+    ("ur5e", "pick_cube"): label_pick_cube,  # the arms share the task (sim/arm_tasks.py)
     ("panda", "peg_insert"): label_peg_insert,
     ("racecar", "laps"): label_laps,
 }
@@ -130,20 +131,25 @@ def labeller(robot: str, task: str) -> Callable[..., FrameLabel]:
 #: behaviour -> share of episodes; near-miss behaviours stop short of success on purpose
 BEHAVIOURS: dict[tuple[str, str], dict[str, float]] = {
     ("panda", "pick_cube"): {"expert": 0.4, "noisy": 0.1, "hold_low": 0.3, "miss": 0.2},
+    ("ur5e", "pick_cube"): {"expert": 0.4, "noisy": 0.1, "hold_low": 0.3, "miss": 0.2},
     ("panda", "peg_insert"): {"expert": 0.4, "noisy": 0.1, "hover": 0.25, "partial": 0.25},
     ("racecar", "laps"): {"expert": 0.7, "noisy": 0.3},
 }
 
 
+#: task settings while collecting: the arms' episodes go on after success, so success frames show the
+#: state held, not only its first instant; the car's expert laps in ~75 steps: stop soon after (later
+#: frames are all `boundary`)
+COLLECTION_TASK_CONFIG: dict[tuple[str, str], dict[str, Any]] = {
+    ("panda", "pick_cube"): {"terminate_on_success": False},
+    ("ur5e", "pick_cube"): {"terminate_on_success": False},
+    ("panda", "peg_insert"): {"terminate_on_success": False},
+    ("racecar", "laps"): {"max_episode_steps": 110},
+}
+
+
 def task_config_for_collection(robot: str, task: str) -> dict[str, Any]:
-    """Task settings while collecting: episodes go on after success, so success frames show the
-    state held, not only its first instant."""
-    if robot == "panda" and task in ("pick_cube", "peg_insert"):
-        return {"terminate_on_success": False}
-    if robot == "racecar":
-        # the expert laps in ~75 steps: stop soon after, later frames are all `boundary`
-        return {"max_episode_steps": 110}
-    return {}
+    return dict(COLLECTION_TASK_CONFIG.get((robot, task), {}))
 
 
 def make_behaviour(env, behaviour: str, rng: np.random.Generator):
@@ -157,10 +163,8 @@ def make_behaviour(env, behaviour: str, rng: np.random.Generator):
     key = (twin.robot_spec.name, twin.task.name)
     if behaviour in ("expert", "noisy"):
         return expert
-    if key == ("panda", "pick_cube"):
-        return _PickPerturbed(expert, behaviour, rng)
-    if key == ("panda", "peg_insert"):
-        return _PegPerturbed(expert, behaviour, rng)
+    if key in PERTURBED:
+        return PERTURBED[key](expert, behaviour, rng)
     raise ConfigError("", "behaviour", f"one of {list(BEHAVIOURS.get(key, {}))}", behaviour)
 
 
@@ -234,3 +238,11 @@ class _PegPerturbed:
                 target = np.array([task.hole[0], task.hole[1], max(z, bottom[2] - e.descend_step)]) + offset
                 return np.clip(e.action(target, 1.0, integral=True), -1.0, 1.0).astype(np.float32)
         return e.act(obs)
+
+
+#: (robot, task) -> the near-miss versions of its expert
+PERTURBED: dict[tuple[str, str], type] = {
+    ("panda", "pick_cube"): _PickPerturbed,
+    ("ur5e", "pick_cube"): _PickPerturbed,
+    ("panda", "peg_insert"): _PegPerturbed,
+}
