@@ -28,9 +28,8 @@ import numpy as np
 
 from robot_rl.config import from_dict, param
 from robot_rl.controllers.impedance import ImpedanceGains, orientation_error
-from robot_rl.controllers.reference import CartesianReference, quat_multiply, unit_quat
+from robot_rl.controllers.reference import CartesianReference, check_axis_gains, quat_multiply, unit_quat
 from robot_rl.controllers.safety import SafetyBox
-from robot_rl.errors import ConfigError
 
 
 @dataclass
@@ -75,7 +74,7 @@ class AdmittanceGains:
     )
 
     def validate(self, source: str, prefix: str) -> None:
-        for name in (
+        names = (
             "translational_stiffness",
             "rotational_stiffness",
             "translational_mass",
@@ -84,16 +83,8 @@ class AdmittanceGains:
             "rotational_damping",
             "translational_clip",
             "rotational_clip",
-        ):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            key = f"{prefix}.{name}" if prefix else name
-            if len(value) != 3:
-                raise ConfigError(source, key, "3 values (x, y, z)", value)
-            positive = name.endswith(("clip", "mass", "inertia"))
-            if any(v < 0 for v in value) or (positive and any(v <= 0 for v in value)):
-                raise ConfigError(source, key, "values >= 0 (masses, inertias and clips > 0)", value)
+        )
+        check_axis_gains(self, names, ("clip", "mass", "inertia"), source, prefix)
 
     def damping(self) -> tuple[np.ndarray, np.ndarray]:
         """(translational, rotational) damping; critical when unset."""

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from robot_rl.config import param
-from robot_rl.controllers.reference import CartesianReference, quat_multiply, unit_quat
+from robot_rl.controllers.reference import CartesianReference, check_axis_gains, quat_multiply, unit_quat
 from robot_rl.controllers.safety import SafetyBox
-from robot_rl.errors import ConfigError
 
 __all__ = ["CartesianImpedance", "ImpedanceGains", "orientation_error", "quat_multiply"]
 
@@ -68,22 +67,15 @@ class ImpedanceGains:
     )
 
     def validate(self, source: str, prefix: str) -> None:
-        for name in (
+        names = (
             "translational_stiffness",
             "rotational_stiffness",
             "translational_damping",
             "rotational_damping",
             "translational_clip",
             "rotational_clip",
-        ):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            key = f"{prefix}.{name}" if prefix else name
-            if len(value) != 3:
-                raise ConfigError(source, key, "3 values (x, y, z)", value)
-            if any(v < 0 for v in value) or (name.endswith("clip") and any(v <= 0 for v in value)):
-                raise ConfigError(source, key, "values >= 0 (clips > 0)", value)
+        )
+        check_axis_gains(self, names, ("clip",), source, prefix)
 
     def damping(self) -> tuple[np.ndarray, np.ndarray]:
         """(translational, rotational) damping; critical damping of a unit mass when unset."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from robot_rl.controllers.safety import SafetyBox
+from robot_rl.errors import ConfigError
 
 
 def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -71,3 +72,19 @@ class CartesianReference:
             self.quat_ref = unit_quat(
                 quat_multiply(np.array((0.0, 0.0, np.sin(half), np.cos(half))), self.quat_ref)
             )
+
+
+def check_axis_gains(
+    gains: object, names: tuple[str, ...], positive: tuple[str, ...], source: str, prefix: str
+) -> None:
+    """Each of a law's per-axis gains (x, y, z; None: unset) has 3 values >= 0; those whose name ends
+    in one of `positive` are > 0."""
+    for name in names:
+        value = getattr(gains, name)
+        if value is None:
+            continue
+        key = f"{prefix}.{name}" if prefix else name
+        if len(value) != 3:
+            raise ConfigError(source, key, "3 values (x, y, z)", value)
+        if any(v < 0 for v in value) or (name.endswith(positive) and any(v <= 0 for v in value)):
+            raise ConfigError(source, key, f"values >= 0 ({', '.join(positive)} > 0)", value)
