@@ -282,6 +282,17 @@ def check_node_params(node: str, given: dict[str, Any], source: str = "") -> Non
             )
 
 
+def twin_state_hz(robot: str) -> int:
+    """The rate the twin node publishes a robot's state at as its parameter file runs it
+    (config/ros/<robot>.yaml; 0 there: the driver's rate, the spec's `rates.state_hz`)."""
+    from robot_rl.config import load_yaml
+    from robot_rl.paths import config_dir
+    from robot_rl.spec import load_robot_spec
+
+    params = load_yaml(config_dir() / "ros" / f"{robot}.yaml")["twin"]["ros__parameters"]
+    return int(params.get("state_hz") or load_robot_spec(robot).rates.state_hz)
+
+
 def check_params_file(path: str) -> list[str]:
     """Check a `node: ros__parameters:` YAML file; returns the node names it configures."""
     from robot_rl.config import load_yaml

@@ -29,12 +29,13 @@ import numpy as np
 from robot_rl.benchmarks.machine import machine_info
 from robot_rl.benchmarks.safety import SEGMENT, TASKS, adversarial_action
 from robot_rl.errors import RobotRLError, require
+from robot_rl.rosgraph import twin_state_hz
 from robot_rl.runtime import stop_processes
 
-ROBOTS = ("panda", "crazyflie")
+ROBOTS = ("panda", "ur5e", "crazyflie")
 #: actions per second sent to the controller: the policy rate, or faster for the 10 Hz arm (the
 #: reference then moves up to 5x faster than any policy moves it: harder, not easier, on the box)
-RATE_HZ = {"panda": 50, "crazyflie": 100}
+RATE_HZ = {"panda": 50, "ur5e": 50, "crazyflie": 100}
 EPISODE_S = 10.0  # the twin is reset this often
 NAN_STATE_EVERY = 5  # segments between two non-finite state samples
 
@@ -152,8 +153,13 @@ def _measure(robot: str, actions: int, seed: int, domain: int, bar: Any) -> dict
     size = len(driver.channels)
     injected = latched = resumed = nan_actions = 0
     try:
-        for exe, params in (("twin", [f"robot:={robot}", f"task:={TASKS[robot]}", f"seed:={seed}"]),
-                            ("controller", [f"robot:={robot}"])):  # fmt: skip
+        twin = [
+            f"robot:={robot}",
+            f"task:={TASKS[robot]}",
+            f"seed:={seed}",
+            f"state_hz:={twin_state_hz(robot)}",
+        ]
+        for exe, params in (("twin", twin), ("controller", [f"robot:={robot}"])):
             args = [str(bindir / exe), "--ros-args", *[x for p in params for x in ("-p", p)]]
             procs.append(subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
         deadline = time.monotonic() + 60

@@ -44,6 +44,12 @@ class ArmShaper(Shaper):
     def resync(self) -> None:
         self.ref_pos = None
 
+    def restart(self) -> None:
+        """A new episode: the equilibrium starts from the episode's first measured pose, not from the
+        pose before the reset."""
+        self.resync()
+        self.ee_pos = None
+
     @property
     def commanded(self) -> Any:
         return self.ref_pos
@@ -85,6 +91,9 @@ class ArmAdapter(RobotAdapter):
             fingers = [pos for name, pos in zip(msg.name, msg.position) if name in self._fingers]
             return {"gripper_width": [sum(fingers)]} if len(fingers) == 2 else {}
         return {}
+
+    def restart(self) -> None:
+        self._prev_pose = None  # a reset may teleport the arm (the twin): no velocity across it
 
     def _twist_from_poses(self, stamp: Any, pos: list[float], quat: np.ndarray) -> dict[str, Any]:
         """The TCP twist by differences of consecutive poses (drivers without a twist topic): linear

@@ -84,6 +84,9 @@ class RobotAdapter:
         vehicle's measured position (world frame), from which the nodes form `pos_error`."""
         raise NotImplementedError
 
+    def restart(self) -> None:
+        """A new episode: forget what the codecs keep between messages (a pose to difference)."""
+
     # -- the shaper's command -> driver messages ------------------------------------------------
     def encode(self, command: dict[str, Any], stamp: Any) -> list[tuple[str, Any]]:
         """(command topic key, message) pairs for a shaper's command, stamped `stamp`."""

@@ -289,7 +289,7 @@ class ActorNode(SensorInputs, GraphNode):
         self.episode += 1
         self.step_in_episode = 0
         # inputs stamped before now may show the old episode (the goal before the reset)
-        self.builder.restart(self.now_s())
+        self.restart_inputs(self.now_s())
         self.quiet_until = self.now_s() + 1.0
         self.last_action = np.zeros(self.action_size, np.float32)
         self.success, self.reward_time = False, -math.inf

@@ -70,9 +70,12 @@ class ControllerNode(SensorInputs, GraphNode):
             key: self.pub(t) for key, t in self.adapter.COMMANDS[self.adapter.action_mode].items()
         }
         self.state_pub = self.create_publisher(String, CONTROLLER_STATE.name, LATCHED_QOS)
-        self.sub(ACTION, self.on_action)
-        self.sub(EPISODE, self.on_episode)
+        # When messages of several topics wait together, the executor takes them in the order the
+        # subscriptions were made: the driver's state first (an action is shaped from the newest
+        # state), then an episode start, then the action.
         self.subscribe_inputs()
+        self.sub(EPISODE, self.on_episode)
+        self.sub(ACTION, self.on_action)
         self.create_service(Trigger, RESUME_SERVICE, self.on_resume)
         self.create_service(SetBool, ESTOP_SERVICE, self.on_estop)
         self.create_timer(1.0 / p["watchdog_hz"], self.on_timer)
@@ -174,6 +177,7 @@ class ControllerNode(SensorInputs, GraphNode):
         measured state, not on the reference of the episode before (a teleporting reset moves the arm
         faster than the watchdog would notice), and the car's rate limit starts from standing."""
         self.shaper.restart()
+        self.adapter.restart()  # a twist from pose differences does not span the reset
 
     def on_resume(self, request: Any, response: Any) -> Any:
         self.layer.resume()

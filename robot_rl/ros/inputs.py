@@ -103,6 +103,12 @@ class SensorInputs:
         for name, field_values in values.items():
             self._update(name, field_values, stamp, topic)
 
+    def restart_inputs(self, since_s: float) -> None:
+        """A new episode from `since_s` on: inputs stamped before it count as missing, and the codecs
+        forget what they kept (a pose to difference across a reset)."""
+        self.builder.restart(since_s)
+        self.adapter.restart()
+
     def _update(self, name: str, values: Any, stamp: Any, topic: str) -> None:
         self._update_stamped(name, values, stamp_s(stamp), topic)
 

@@ -94,11 +94,17 @@ class RosRobot(Robot):
         self.spinner.start()
         self.observe()  # the driver's state arrives, or one line naming what does not
         deadline = time.monotonic() + self.timeout_s
-        while self.node.controller_state is None:  # actions go nowhere without the controller node
+        node = self.node
+        while (  # actions (and the episode starts) go nowhere until the controller node takes them
+            node.controller_state is None
+            or node.action_pub.get_subscription_count() == 0
+            or node.episode_pub.get_subscription_count() == 0
+        ):
             if time.monotonic() > deadline:
                 raise RobotRLError(
-                    f"no controller node: nothing on {CONTROLLER_STATE.name} in {self.timeout_s:g} s; start "
-                    f"it (ros2 run robot_rl controller --ros-args -p robot:={self.spec.name})"
+                    f"no controller node took this robot's actions within {self.timeout_s:g} s (nothing on "
+                    f"{CONTROLLER_STATE.name}, or no subscriber to {ACTION.name}); start it: ros2 run "
+                    f"robot_rl controller --ros-args -p robot:={self.spec.name}"
                 )
             time.sleep(0.01)
 
@@ -132,6 +138,7 @@ class RosRobot(Robot):
         self.node.restart()
         self.episode += 1
         self.node.episode_pub.publish(Int32(data=self.episode))  # the controller starts from the new state
+        time.sleep(0.02)  # before the episode's first action: two topics keep no order between them
         self.last_action[:] = 0.0
         return {"reset": answer.message}
 
@@ -215,5 +222,5 @@ class _RobotNode(SensorInputs, TopicNode):
     def restart(self) -> None:
         """Forget inputs stamped before now (the world before a reset) and the old feedback."""
         with self.lock:
-            self.builder.restart(self.now_s())
+            self.restart_inputs(self.now_s())
         self.reward, self.success = 0.0, False
