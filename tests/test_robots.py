@@ -109,6 +109,11 @@ def test_an_arm_without_a_twist_topic_estimates_it_from_consecutive_poses():
     out = a.decode("pose", msg)
     np.testing.assert_allclose(out["ee_linvel"], [1.0, 0.0, 0.0], atol=1e-6)
     np.testing.assert_allclose(out["ee_angvel"], [0.0, 0.0, np.deg2rad(1.0) / 0.01], atol=1e-4)
+    # a non-finite pose is refused downstream; it must not poison the next good pose's difference
+    msg.pose.position.x, msg.header.stamp = float("nan"), to_stamp(1.02)
+    assert "ee_linvel" not in a.decode("pose", msg)
+    msg.pose.position.x, msg.header.stamp = 0.02, to_stamp(1.03)
+    np.testing.assert_allclose(a.decode("pose", msg)["ee_linvel"], [0.5, 0.0, 0.0], atol=1e-6)
 
 
 def test_no_node_or_core_module_branches_on_a_robots_name():

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +149,7 @@ def measure(robot: str, episodes: int = 3, steps: int | None = None) -> dict[str
     from robot_rl.dds import lease_domain
     from robot_rl.robots.env import RobotEnv
     from robot_rl.robots.interface import TwinInProcess
-    from robot_rl.rosgraph import TWIN_RESET_SERVICE
+    from robot_rl.rosgraph import TWIN_RESET_SERVICE, twin_state_hz
 
     task, default_steps, tolerance = CASES[robot]
     steps = steps or default_steps
@@ -202,7 +201,7 @@ def measure(robot: str, episodes: int = 3, steps: int | None = None) -> dict[str
             "tolerance": tol,
             "within": bool(allsteps.max() <= tol),
         }
-    out["state_hz"] = spec.rates.state_hz
+    out["state_hz"] = twin_state_hz(robot)  # the twin node's, as its parameter file runs it
     return out
 
 
@@ -239,6 +238,32 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # pragma: no cover - a quick look by hand
-    t0 = time.monotonic()
-    print(table(run(quick=True)), f"\n{time.monotonic() - t0:.0f} s")
+def summary(runs: list[dict[str, Any]]) -> str:
+    """A markdown table over repeated runs (docs/benchmarks/one_path.md): per robot and field the
+    median of the runs' largest differences (their range), the median RMS, the largest start
+    difference, the tolerance, and in how many runs the largest difference was within it."""
+    units = {"heading_error": "rad", "speed": "m/s"}
+    lines = [
+        "| robot (task, episodes x steps, twin state rate) | field | max: median (range) | rms | start | "
+        "tolerance | within |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for first in runs[0]["robots"]:
+        same = [next(r for r in run["robots"] if r["robot"] == first["robot"]) for run in runs]
+        for name, f in first["fields"].items():
+            per = [r["fields"][name] for r in same]
+            maxes = [p["max"] for p in per]
+            lines.append(
+                f"| {first['robot']} ({first['task']}, {first['episodes']} x {first['steps']}, "
+                f"{first['state_hz']} Hz) | `{name}` ({units.get(name, 'm')}) | {np.median(maxes):.4f} "
+                f"({min(maxes):.4f}-{max(maxes):.4f}) | {np.median([p['rms'] for p in per]):.4f} | "
+                f"{max(p['start'] for p in per):.4f} | {f['tolerance']:g} | "
+                f"{sum(p['within'] for p in per)} of {len(per)} |"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # the table of docs/benchmarks/one_path.md from the runs' JSON files
+    import json
+
+    print(summary([json.loads(Path(f).read_text()) for f in sys.argv[1:]]))

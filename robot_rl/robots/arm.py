@@ -100,6 +100,8 @@ class ArmAdapter(RobotAdapter):
         dp/dt, angular the rotation vector of q * q_prev^-1 over dt (base frame); nothing until two
         poses with increasing stamps have arrived."""
         t = stamp.sec + 1e-9 * stamp.nanosec
+        if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(quat))):
+            return {}  # a bad pose is refused downstream; the next good one differences the last good one
         prev, self._prev_pose = getattr(self, "_prev_pose", None), (t, np.asarray(pos), np.asarray(quat))
         if prev is None or t <= prev[0]:
             return {}
