@@ -178,6 +178,19 @@ def _watch_robot(probe: Probe, robot: str, action_mode: str = "") -> dict:
     return topics
 
 
+#: what this probe's view of a stop may add to the controller's own timing: the DDS transport of the
+#: last action and of the state message, and the scheduling of three processes on two shared cores
+#: (this VM shows 10-15% CPU pressure while idle: stops seen 30-40 ms late with old and new code)
+PROBE_SLACK_S = 0.06
+
+
+def _stopped_after_s(g: Graph) -> float:
+    """The newest action's age when the controller stopped, by its own clock (its one log line)."""
+    match = re.search(r"newest action (\d+) ms old", g.log("controller"))
+    assert match, f"the controller logged no stop: {g.log('controller')[-500:]}"
+    return int(match.group(1)) / 1000.0
+
+
 def _state_topic(robot: str) -> str:
     return adapter(robot).STATE[adapter(robot).BOX_STATE].name
 
@@ -229,8 +242,12 @@ def test_arm_graph_rates_commands_episodes_and_watchdog(graph, robot):
     # The bound that matters for safety is the upper one. The watchdog judges commands by their
     # stamps, so a last action delivered late on a loaded machine is already stale on arrival
     # and the hold comes sooner than the timeout (never later).
-    assert 0 <= delay <= timeout + 0.02, f"hold {1000 * delay:.0f} ms after the last action"
-    assert hold_cmd and hold_cmd[0] - last_action <= timeout + 0.02, "no hold pose published"
+    # By the controller's own clock (its log: the newest action's age when it stopped) the hold
+    # comes within the timeout + 20 ms; seen from this probe (publish stamps of the last action and
+    # of the state message) the transport and this machine's scheduling add to it.
+    assert _stopped_after_s(g) <= timeout + 0.02, f"hold {1000 * _stopped_after_s(g):.0f} ms after"
+    assert 0 <= delay <= timeout + PROBE_SLACK_S, f"hold seen {1000 * delay:.0f} ms after the last action"
+    assert hold_cmd and hold_cmd[0] - last_action <= timeout + PROBE_SLACK_S, "no hold pose published"
     assert "no action for 200 ms: holding pose" in probe.wait_log(g, "controller", "no action")
 
 
@@ -263,7 +280,11 @@ def test_land_and_brake_when_the_actor_dies(graph, robot, mode):
         after = [(t, m) for t, m in zip(probe.times[command], probe.msgs[command]) if t > hold_at]
         # the land law levels and damps whatever the random actor left (a climb of up to ~1 m/s)
         odom = [(t, m) for t, m in zip(probe.times[state], probe.msgs[state]) if t > hold_at + 0.7]
-    assert stopped <= spec.safety.command_timeout_s + 0.02, f"stopped {1000 * stopped:.0f} ms after"
+    # the controller's own clock: within the timeout + 20 ms; the probe's view adds transport
+    assert _stopped_after_s(g) <= spec.safety.command_timeout_s + 0.02, f"{1000 * _stopped_after_s(g):.0f} ms"
+    assert stopped <= spec.safety.command_timeout_s + PROBE_SLACK_S, (
+        f"stop seen {1000 * stopped:.0f} ms after"
+    )
     assert len(after) >= 0.8 * spec.rates.policy_hz, "the fallback is not streamed at the policy rate"
     if robot == "racecar":
         # brake: the speed target falls to 0 through the policy's action-rate limit (as in the twin)

@@ -275,7 +275,9 @@ def test_adversarial_actions_and_bad_state_through_the_graph_keep_the_box_and_th
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     results = {r["robot"]: r for r in json.loads(done.stdout)["results"]}
-    assert set(results) == {"panda", "crazyflie"}
+    from robot_rl.benchmarks.graph_safety import ROBOTS
+
+    assert set(results) == set(ROBOTS)
     for r in results.values():
         assert r["state_samples"] > 100 and r["nan_actions"] > 0, r
         assert (

@@ -88,7 +88,8 @@ class ArmAdapter(RobotAdapter):
         if key == "twist":
             return {"ee_linvel": xyz(msg.twist.linear), "ee_angvel": xyz(msg.twist.angular)}
         if key == "joints":
-            fingers = [pos for name, pos in zip(msg.name, msg.position) if name in self._fingers]
+            # the two finger joints, whatever prefix the driver gives them (panda_, fr3_, a tf_prefix)
+            fingers = [pos for name, pos in zip(msg.name, msg.position) if "finger" in name]
             return {"gripper_width": [sum(fingers)]} if len(fingers) == 2 else {}
         return {}
 

@@ -162,12 +162,12 @@ def run(
     node = executor = None
     try:
         node = node_factory()
-        if executor_factory is None:
-            rclpy.spin(node)
-        else:
-            executor = executor_factory()
-            executor.add_node(node)
-            executor.spin()
+        # An executor of our own, always shut down below: a signal that lands while it is between the
+        # ready callbacks of one wait leaves its wait generator holding every entity of the node "in
+        # use", and destroy_node waits for that (rclpy.spin's global executor was never shut down).
+        executor = (executor_factory or rclpy.executors.SingleThreadedExecutor)()
+        executor.add_node(node)
+        executor.spin()
     except RobotRLError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
@@ -185,8 +185,9 @@ def run(
         # Shut the context down before destroying the node, as launch_ros does (try_shutdown takes the
         # context's lock, so it also waits for the shutdown rclpy's own signal handler started). A
         # callback still running holds the node in use and destroy_node waits for it: callbacks that
-        # wait (the reset node's service calls) stop waiting when the context is down. What still
-        # sticks is killed on time by `bound_shutdown`, with its stacks.
+        # wait (the reset node's service calls) stop waiting when the context is down, and the
+        # executor's shutdown drops its wait generator. What still sticks is killed on time by
+        # `bound_shutdown`, with its stacks.
         rclpy.try_shutdown()
         if executor is not None:
             executor.shutdown(timeout_sec=1.0)  # callbacks still running finish first
