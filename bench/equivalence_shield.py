@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 
-from robot_rl.benchmarks.equivalence import SEED, _slices, reference_policy
+from robot_rl.benchmarks.equivalence import SEED, reference_policy, state_slices
 from robot_rl.benchmarks.machine import machine_info
 from robot_rl.robots.env import RobotEnv
 from robot_rl.robots.interface import TwinInProcess
@@ -19,7 +19,7 @@ from robot_rl.spec import load_robot_spec
 
 def main() -> dict:
     spec = load_robot_spec("crazyflie")
-    where = {f.name: s for f, s in _slices(spec, "hover")}["pos_error"]
+    where = state_slices(spec, "hover")["pos_error"]
     policy = reference_policy(spec, "hover")
     out = {"benchmark": "equivalence_shield", "machine": machine_info(), "runs": []}
     for seed in (SEED, SEED + 1, SEED + 2):

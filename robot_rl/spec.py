@@ -225,9 +225,6 @@ class TaskSpec:
                 names,
             )
 
-    def field_sizes(self) -> dict[str, int]:
-        return {f.name: f.size for f in self.observation}
-
 
 @dataclass(kw_only=True)
 class RobotSpec:

@@ -25,7 +25,7 @@ import numpy as np
 from robot_rl.benchmarks.machine import machine_info
 from robot_rl.errors import RobotRLError
 from robot_rl.runtime import stop_processes
-from robot_rl.spec import RobotSpec, load_robot_spec
+from robot_rl.spec import RobotSpec, field_slices, load_robot_spec
 
 #: robot -> (task, policy steps per episode, the state fields compared, tolerance on each, in its unit)
 CASES: dict[str, tuple[str, int, dict[str, float]]] = {
@@ -42,7 +42,7 @@ def reference_policy(spec: RobotSpec, task: str) -> Any:
     TCP toward the reach goal, the quadrotor flies the cascade of controllers.quadrotor on its
     measured state, the car steers back to the centreline at 0.35 throttle (about 1 m/s: it keeps
     0.4 m from the walls; at half throttle it brushes one, and a contact's outcome is chaotic)."""
-    where = {f.name: s for f, s in _slices(spec, task)}
+    where = state_slices(spec, task)
     if "goal_pos" in where:
 
         def arm(obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -62,12 +62,9 @@ def reference_policy(spec: RobotSpec, task: str) -> Any:
     return car
 
 
-def _slices(spec: RobotSpec, task: str) -> list[tuple[Any, slice]]:
-    out, start = [], 0
-    for f in [*spec.observation, *spec.task(task).observation]:
-        out.append((f, slice(start, start + f.size)))
-        start += f.size
-    return out
+def state_slices(spec: RobotSpec, task: str) -> dict[str, slice]:
+    """Field name -> slice of the state vector of a robot's task (its fields, then the task's)."""
+    return field_slices([*spec.observation, *spec.task(task).observation])
 
 
 class _CascadeHover:
@@ -154,7 +151,7 @@ def measure(robot: str, episodes: int = 3, steps: int | None = None) -> dict[str
     task, default_steps, tolerance = CASES[robot]
     steps = steps or default_steps
     spec = load_robot_spec(robot)
-    where = {f.name: s for f, s in _slices(spec, task) if f.name in tolerance}
+    where = {name: s for name, s in state_slices(spec, task).items() if name in tolerance}
     policy = reference_policy(spec, task)
     # the twin node resets with seed + episode: its episode e (from 1) starts from seed SEED - 1 + e
     seeds = [SEED + e for e in range(episodes)]

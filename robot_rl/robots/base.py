@@ -56,10 +56,6 @@ class RobotAdapter:
             raise ConfigError(spec.source, "action_modes", expected, self.action_mode)
 
     @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
     def topics(self) -> dict[str, Topic]:
         """The driver's state topics and the command topics of this action mode."""
         return {**self.STATE, **self.COMMANDS[self.action_mode]}

@@ -29,7 +29,8 @@ class Adapter(ArmAdapter):
             "/force_torque_sensor_broadcaster/wrench",
             "geometry_msgs/WrenchStamped",
             SENSOR,
-            "wrist force/torque sensor (tcp_fts_sensor), tool frame",
+            "wrist force/torque sensor (tcp_fts_sensor; the driver: tool0_controller frame, the twin: "
+            "base frame about the TCP)",
         ),
         "joints": Topic(
             "/joint_states",
