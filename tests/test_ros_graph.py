@@ -184,11 +184,40 @@ def _watch_robot(probe: Probe, robot: str, action_mode: str = "") -> dict:
 PROBE_SLACK_S = 0.06
 
 
-def _stopped_after_s(g: Graph) -> float:
-    """The newest action's age when the controller stopped, by its own clock (its one log line)."""
-    match = re.search(r"newest action (\d+) ms old", g.log("controller"))
-    assert match, f"the controller logged no stop: {g.log('controller')[-500:]}"
+def _stopped_after_s(log: str) -> float:
+    """The newest action's age when the controller stopped, by its own clock (its stop line)."""
+    match = re.search(r"newest action (\d+) ms old", log)
+    assert match, f"the controller logged no stop:\n{log[-1500:]}"
     return int(match.group(1)) / 1000.0
+
+
+def _kill_the_actor(g: Graph, probe: Probe, actor, restart, timeout_s: float, settle_s: float):
+    """Kill the acting actor and wait for the controller's stop; returns (the newest action's age at
+    the stop by the controller's own clock, the last action's and the hold's source times seen here).
+
+    The bound is the controller's logic, and a test cannot give it a CPU: when the stop comes late
+    and the controller's own log says it was not scheduled (its watchdog check ran late), the
+    measurement is made once more on a new actor (`restart()`), once. A late stop without that line
+    fails at once."""
+    for attempt in (1, 2):
+        since = len(g.log("controller"))
+        actor.kill()
+        actor.wait()
+        probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "hold", 3, "controller hold")
+        time.sleep(settle_s)  # let the probe take every message still queued
+        log = g.log("controller")[since:]
+        with probe.lock:
+            last_action = probe.times[ACTION.name][-1]
+        hold_at = probe.first_after(CONTROLLER_STATE.name, last_action, "hold")
+        own = _stopped_after_s(log)
+        late = max(own - timeout_s - 0.02, hold_at - last_action - timeout_s - PROBE_SLACK_S)
+        if late <= 0 or attempt == 2 or "ms late: this node was not scheduled" not in log:
+            return own, last_action, hold_at
+        print(f"the controller was not scheduled (stop {1000 * own:.0f} ms after the last action): once more")
+        actor = restart()
+        probe.wait(
+            lambda: probe.last(CONTROLLER_STATE.name) == "ok", 30, "a new actor acting (controller ok)"
+        )
 
 
 def _state_topic(robot: str) -> str:
@@ -228,13 +257,8 @@ def test_arm_graph_rates_commands_episodes_and_watchdog(graph, robot):
 
     # killing the actor: the controller holds within the watchdog timeout + 20 ms
     probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "ok", 5, "controller ok")
-    actor.kill()
-    actor.wait()
-    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "hold", 3, "controller hold")
-    time.sleep(0.3)  # let the probe take every message still queued
-    with probe.lock:
-        last_action = probe.times[ACTION.name][-1]
-    hold_at = probe.first_after(CONTROLLER_STATE.name, last_action, "hold")
+    restart = lambda: g.start("actor2", "actor", robot=robot, max_episode_steps=1000, use_reward_node=False)  # noqa: E731
+    own, last_action, hold_at = _kill_the_actor(g, probe, actor, restart, spec.safety.command_timeout_s, 0.3)
     with probe.lock:
         hold_cmd = [t for t in probe.times[command] if t > hold_at]
     delay = hold_at - last_action
@@ -245,7 +269,7 @@ def test_arm_graph_rates_commands_episodes_and_watchdog(graph, robot):
     # By the controller's own clock (its log: the newest action's age when it stopped) the hold
     # comes within the timeout + 20 ms; seen from this probe (publish stamps of the last action and
     # of the state message) the transport and this machine's scheduling add to it.
-    assert _stopped_after_s(g) <= timeout + 0.02, f"hold {1000 * _stopped_after_s(g):.0f} ms after"
+    assert own <= timeout + 0.02, f"hold {1000 * own:.0f} ms after"
     assert 0 <= delay <= timeout + PROBE_SLACK_S, f"hold seen {1000 * delay:.0f} ms after the last action"
     assert hold_cmd and hold_cmd[0] - last_action <= timeout + PROBE_SLACK_S, "no hold pose published"
     assert "no action for 200 ms: holding pose" in probe.wait_log(g, "controller", "no action")
@@ -260,28 +284,29 @@ def test_land_and_brake_when_the_actor_dies(graph, robot, mode):
     layout = {"action_mode": mode} if mode else {}  # "": the default (Crazyflie motor forces)
     g.start("twin", "twin", robot=robot, task=task, **layout)
     g.start("controller", "controller", robot=robot, **layout)
+    state, command = _state_topic(robot), topics["command"].name
+    probe.wait(lambda: len(probe.times[state]) > 20, 20, f"twin state on {state}")
+    _assert_driver_rate(probe, state, adapter(robot).state_hz)
+    # The random actor flies briefly: held unwatched for 60-100 ms (a stalled process on a loaded
+    # machine), one of its motor commands can tip the quadrotor past the tilt limit before any layer
+    # sees it again (in the twin behind SafeEnv: 4 of 40 random flights flip at 100 ms, none at 30 ms).
     actor = g.start(
         "actor", "actor", robot=robot, task=task, max_episode_steps=1000, use_reward_node=False, **layout
     )
-    state, command = _state_topic(robot), topics["command"].name
-    probe.wait(lambda: len(probe.times[state]) > 20, 20, f"twin state on {state}")
-    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "ok", 10, "actions flowing (controller ok)")
+    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "ok", 20, "actions flowing (controller ok)")
     probe.wait(lambda: len(probe.msgs[command]) >= 5, 10, f"commands on {command}")
-    _assert_driver_rate(probe, state, adapter(robot).state_hz)
-    actor.kill()
-    actor.wait()
-    probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "hold", 3, "controller hold")
-    time.sleep(1.0)  # the fallback flies (drives) for a second
-    with probe.lock:
-        last_action = probe.times[ACTION.name][-1]
-    hold_at = probe.first_after(CONTROLLER_STATE.name, last_action, "hold")
+    restart = lambda: g.start(  # noqa: E731
+        "actor2", "actor", robot=robot, task=task, max_episode_steps=1000, use_reward_node=False, **layout
+    )
+    # the fallback flies (drives) for a second
+    own, last_action, hold_at = _kill_the_actor(g, probe, actor, restart, spec.safety.command_timeout_s, 1.0)
     stopped = hold_at - last_action
     with probe.lock:
         after = [(t, m) for t, m in zip(probe.times[command], probe.msgs[command]) if t > hold_at]
         # the land law levels and damps whatever the random actor left (a climb of up to ~1 m/s)
         odom = [(t, m) for t, m in zip(probe.times[state], probe.msgs[state]) if t > hold_at + 0.7]
     # the controller's own clock: within the timeout + 20 ms; the probe's view adds transport
-    assert _stopped_after_s(g) <= spec.safety.command_timeout_s + 0.02, f"{1000 * _stopped_after_s(g):.0f} ms"
+    assert own <= spec.safety.command_timeout_s + 0.02, f"{1000 * own:.0f} ms"
     assert stopped <= spec.safety.command_timeout_s + PROBE_SLACK_S, (
         f"stop seen {1000 * stopped:.0f} ms after"
     )
@@ -302,6 +327,34 @@ def test_land_and_brake_when_the_actor_dies(graph, robot, mode):
         assert all(0.0 <= m.twist.linear.z < 1.0 for _, m in after)
     else:
         assert all(0.0 <= f <= 1.0 for _, m in after for f in m.effort)
+
+
+def test_a_policy_step_without_an_action_repeats_the_last_one_through_the_shield(graph):
+    """An actor slower than the policy rate (here 25 Hz for the Crazyflie's 100 Hz): the controller
+    fills each missed step with the last action through the shield, as SafeEnv does in the twin, so
+    the driver never holds an unwatched setpoint until the watchdog's timeout."""
+    from sensor_msgs.msg import JointState
+
+    g, probe = graph
+    topics = _watch_robot(probe, "crazyflie")
+    spec = load_robot_spec("crazyflie")
+    g.start("twin", "twin", robot="crazyflie", task="hover")
+    g.start("controller", "controller", robot="crazyflie")
+    command = topics["command"].name
+    probe.wait(lambda: len(probe.times[_state_topic("crazyflie")]) > 20, 20, "twin state")
+    action = probe.publisher(ACTION.name, ACTION.type, COMMAND_QOS)
+    msg = JointState(name=[f"motor_forces.{i}" for i in range(4)], position=[0.0] * 4)
+    end = time.monotonic() + 3.0
+    while time.monotonic() < end:
+        msg.header.stamp = probe.node.get_clock().now().to_msg()
+        action.publish(msg)
+        time.sleep(0.04)
+    t1 = time.time()
+    with probe.lock:
+        sent = [t for t in probe.times[command] if t1 - 1.5 < t < t1 - 0.5]  # one second, acting
+    assert probe.last(CONTROLLER_STATE.name) in ("ok", "hold")
+    assert len(sent) >= 0.8 * spec.rates.policy_hz, f"{len(sent)} commands in a second"
+    assert "no action for" not in g.log("controller")  # 40 ms between actions: the watchdog never fired
 
 
 def test_non_finite_state_stops_the_robot_with_one_line(graph):

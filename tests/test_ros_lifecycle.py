@@ -190,3 +190,39 @@ def test_a_stop_that_sticks_still_ends_within_the_bound_and_says_where(ros_domai
         first == "error: stuck.py still stopping 1 s after the signal: killing it; its threads' stacks follow"
     )
     assert "in close" in err  # the stack names the stuck call
+
+
+BUILDING = """
+import os, signal, sys, time
+from robot_rl.ros.common import GraphNode, run
+
+class Building(GraphNode):
+    kind = "controller"
+
+    def __init__(self):
+        super().__init__()
+        try:
+            os.kill(os.getpid(), signal.SIG{sig})  # the stop lands while the node is still being built
+            time.sleep(0.5)
+            self.create_publisher
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt in the node's own code", flush=True)
+            raise
+
+sys.exit(run(Building))
+"""
+
+
+@pytest.mark.parametrize("sig", ["INT", "TERM"])
+def test_a_signal_while_a_node_is_built_stops_it_cleanly_without_an_exception_in_its_code(
+    ros_domain, tmp_path, sig
+):
+    """Once rclpy is up a signal stops a node through its context: no KeyboardInterrupt lands in the
+    node's constructor, a callback or run()'s cleanup (one that landed after a failed rcl call used
+    to end the twin with -2)."""
+    script = tmp_path / "building.py"
+    script.write_text(BUILDING.replace("{sig}", sig))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0 and "KeyboardInterrupt" not in proc.stdout + proc.stderr, (
+        proc.returncode, proc.stdout[-800:], proc.stderr[-800:]
+    )  # fmt: skip

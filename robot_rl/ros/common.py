@@ -97,8 +97,16 @@ class GraphNode(TopicNode):
 SHUTDOWN_GRACE_S = 4.0
 
 
-def _stop_on_sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # run() treats it as the SIGINT it stands for
+#: set once rclpy is up: from then on a signal stops a node through its context, never by an exception
+_RCLPY_UP = False
+
+
+def _stop_signal(signum: int, frame: Any) -> None:
+    """SIGINT/SIGTERM. Before rclpy is up: stop as Ctrl-C does. After: rclpy's own handler (which calls
+    this one) shuts the context down and run() ends on that; an exception raised here as well would land
+    wherever the main thread happens to be, even after a failed rcl call or in run()'s own cleanup."""
+    if not _RCLPY_UP:
+        raise KeyboardInterrupt
 
 
 #: the shutdown watchdog: a separate small process, so that it acts even when a thread of the node holds
@@ -135,6 +143,8 @@ def bound_shutdown(grace_s: float = SHUTDOWN_GRACE_S) -> subprocess.Popen:
     threads are doing, and rclpy calls the handler it replaced; a watchdog process reads the other
     end. SIGTERM gets a Python handler too, so that it reaches the fd, and it stops the node as SIGINT
     does (also before rclpy is up). Call before rclpy.init, in the main thread."""
+    global _RCLPY_UP
+    _RCLPY_UP = False
     read_fd, write_fd = os.pipe()
     os.set_blocking(write_fd, False)
     faulthandler.register(signal.SIGUSR2, all_threads=True)
@@ -145,8 +155,9 @@ def bound_shutdown(grace_s: float = SHUTDOWN_GRACE_S) -> subprocess.Popen:
     )  # fmt: skip
     os.close(read_fd)
     signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    for sig, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+        if signal.getsignal(sig) in (default, None):
+            signal.signal(sig, _stop_signal)
     return watchdog
 
 
@@ -157,8 +168,10 @@ def run(
 ) -> int:
     """init, build, spin until SIGINT/SIGTERM, shut down (within `shutdown_grace_s`, `bound_shutdown`);
     a user error is one line and exit 2."""
+    global _RCLPY_UP
     bound_shutdown(shutdown_grace_s)
     rclpy.init(args=sys.argv)
+    _RCLPY_UP = True
     node = executor = None
     try:
         node = node_factory()

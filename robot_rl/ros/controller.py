@@ -21,6 +21,7 @@ a reset does.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,11 @@ STATE_OF = {
     "nan_action": "hold",
 }
 DOING = {"hold": "holding pose", "land": "landing", "brake": "braking"}
+#: a streamed setpoint with no fresh action for this many policy periods is sent again through the shield
+#: (and then every period)
+MISSED_STEP = 1.5
+#: a watchdog check this much later than its period says so in the log (the node was not scheduled)
+WATCHDOG_LATE_S = 0.05
 
 
 class ControllerNode(SensorInputs, GraphNode):
@@ -82,7 +88,10 @@ class ControllerNode(SensorInputs, GraphNode):
         # Streamed setpoints (quadrotor, car) keep flowing while stopped; the Panda's equilibrium persists.
         self.stream_safe = self.layer.fallback_mode != "hold"
         self.safe_every = max(1, round(p["watchdog_hz"] / self.spec.rates.policy_hz))
+        self.sent_at = -float("inf")  # when the last command went out (this node's clock, s)
+        self.repeating = False  # the last command sent repeated the last action (no fresh one came)
         self._ticks = 0
+        self._checked = time.monotonic()
         self.set_state("hold")
 
     def set_state(self, state: str) -> None:
@@ -151,11 +160,21 @@ class ControllerNode(SensorInputs, GraphNode):
                 throttle_duration_sec=1.0,
             )
         self.send(decision, min(now, stamp), now)
+        self.repeating = False
 
     def on_timer(self) -> None:
+        self._check_scheduling()
         now = self.now_s()
         reason = self.layer.stop_reason(now) or ("watchdog" if self.layer.watchdog.expired(now) else None)
         if reason is None:
+            # A policy step without an action: the last one stands, still through the shield, as in the
+            # twin behind SafeEnv (a setpoint the driver holds unwatched could flip a quadrotor within
+            # the watchdog's timeout). The first repeat waits a little longer for a late action.
+            period = 1.0 / self.spec.rates.policy_hz
+            wait = period if self.repeating else MISSED_STEP * period
+            if self.stream_safe and not self.holding and now - self.sent_at >= wait:
+                self.send(self.layer.command(None, now, **self._feedback()), now)
+                self.repeating = True
             return
         if not self.holding or self._state_of(reason) != self.state:
             self.stop_now(now)
@@ -164,6 +183,18 @@ class ControllerNode(SensorInputs, GraphNode):
         self._ticks += 1
         if self.stream_safe and self._ticks % self.safe_every == 0:
             self.stop_now(now)
+
+    def _check_scheduling(self) -> None:
+        """One line when this node's own watchdog check ran late (the process was not scheduled): every
+        stop it decides can be late by as much, whatever the timeout says."""
+        checked, self._checked = self._checked, time.monotonic()
+        late = self._checked - checked - 1.0 / self.p["watchdog_hz"]
+        if late > WATCHDOG_LATE_S:
+            self.get_logger().warning(
+                f"watchdog check ran {1000 * late:.0f} ms late: this node was not scheduled (an overloaded "
+                "CPU?); a stop can be as late",
+                throttle_duration_sec=1.0,
+            )
 
     def _state_of(self, reason: str) -> str:
         return "fault" if self.layer.fault.engaged and reason == "stale_sensor" else STATE_OF[reason]
@@ -216,20 +247,21 @@ class ControllerNode(SensorInputs, GraphNode):
             self.holding = False
         if self.publish(self.shaper.command(decision.action), stamp_s) and not decision.stopped:
             self.set_state("ok")
+        self.sent_at = stamp_s if now is None else now
         self.last_sent = np.asarray(decision.action, np.float32)
 
     def _say_why(self, reason: str, now: float) -> None:
-        """One line when the robot stops for a reason that has no line of its own."""
+        """One line when the robot stops for a reason that has no line of its own (with the newest
+        action's age: how long after the last command the robot stopped)."""
+        age = f"newest action {1000 * (now - (self.layer.watchdog.last_command or now)):.0f} ms old"
         if reason == "watchdog":
-            age = now - (self.layer.watchdog.last_command or now)
             self.get_logger().warning(
-                f"no action for {1000 * self.spec.safety.command_timeout_s:.0f} ms: {self.doing} "
-                f"(newest action {1000 * age:.0f} ms old)"
+                f"no action for {1000 * self.spec.safety.command_timeout_s:.0f} ms: {self.doing} ({age})"
             )
         elif reason == "stale_sensor" and self.layer.sensors.lost(now):
             self.get_logger().error(
                 f"stale sensor: state ({', '.join(self.builder.missing(now))}); {self.doing} until it is "
-                "fresh again and an action arrives",
+                f"fresh again and an action arrives ({age})",
                 throttle_duration_sec=5.0,
             )
 
