@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("rclpy")
 
+from ros_graph_harness import graph as graph
 from test_learner import free_port_pair, read_stats, small_config, start, wait_for
-from test_ros_graph import graph as graph
 
 # a ROS graph plus a learner process: run alone (setup.cfg)
 pytestmark = pytest.mark.solo

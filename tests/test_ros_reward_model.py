@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from test_ros_graph import graph as graph
+from ros_graph_harness import graph as graph
 
 from robot_rl.reward.base import ProprioCondition
 from robot_rl.reward.classifier import ClassifierNet, SuccessClassifier

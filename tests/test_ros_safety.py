@@ -15,9 +15,9 @@ import pytest
 
 pytest.importorskip("rclpy")
 
+from ros_graph_harness import graph as graph
+from ros_graph_harness import watch_robot
 from std_srvs.srv import SetBool, Trigger
-from test_ros_graph import _watch_robot
-from test_ros_graph import graph as graph
 
 from robot_rl.ros.common import COMMAND_QOS, LATCHED_QOS
 from robot_rl.rosgraph import (
@@ -61,7 +61,7 @@ def _positions(probe, topic: str, after: float = 0.0, lock: bool = True) -> np.n
 
 def test_estop_holds_the_arm_while_actions_flow_and_only_its_service_clears_it(graph):
     g, probe = graph
-    topics = _watch_robot(probe, "panda")
+    topics = watch_robot(probe, "panda")
     command, pose = topics["command"].name, topics["pose"].name
     g.start("twin", "twin", robot="panda")
     g.start("controller", "controller", robot="panda")
@@ -165,7 +165,7 @@ def test_reset_node_stops_after_max_failures_and_a_person_continues_or_stops_it(
 
 def test_scripted_twin_reset_drives_the_arm_home_through_its_control_law(graph):
     g, probe = graph
-    topics = _watch_robot(probe, "panda")
+    topics = watch_robot(probe, "panda")
     pose_topic = topics["pose"].name
     g.start("twin", "twin", robot="panda", task="reach", reset_mode="scripted")
     probe.wait(lambda: len(probe.msgs[pose_topic]) > 0, 20, "the twin's pose")
@@ -193,7 +193,7 @@ def test_scripted_twin_reset_drives_the_arm_home_through_its_control_law(graph):
 
 def test_graph_reset_brings_the_arm_home_through_the_controller_or_says_what_state_is_missing(graph):
     g, probe = graph
-    topics = _watch_robot(probe, "panda")
+    topics = watch_robot(probe, "panda")
     probe.watch(RESET_STATS.name, RESET_STATS.type, LATCHED_QOS)
     pose_topic = topics["pose"].name
     # the reset node alone first: no robot state, so the reset fails, naming what is missing

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from test_ros_graph import graph as graph
+from ros_graph_harness import graph as graph
 
 from robot_rl.robots import adapter
 from robot_rl.ros.common import COMMAND_QOS, SENSOR_QOS
@@ -216,7 +216,7 @@ def test_crazyflie_waypoints_pos_error_follows_the_moving_target_topic(graph, tm
         for m in odoms
         if (key := _stamp(m)) in targets
     ]
-    assert len(ticks) > 100
+    assert len(ticks) >= episode.length  # the probe heard at least an episode's worth of ticks
     expected = np.array([pos - [p.x, p.y, p.z] for pos, p in ticks])
     moved = np.ptp([[p.x, p.y] for _, p in ticks], axis=0)
     assert moved.max() > 0.05  # the figure-8 moved during the episode

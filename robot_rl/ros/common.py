@@ -97,15 +97,21 @@ class GraphNode(TopicNode):
 SHUTDOWN_GRACE_S = 4.0
 
 
-#: set once rclpy is up: from then on a signal stops a node through its context, never by an exception
-_RCLPY_UP = False
+class _Signals:
+    """Where a SIGINT/SIGTERM may raise KeyboardInterrupt in the main thread: before rclpy is up, and
+    while the executor spins (the exception is what ends its wait: the context's shutdown alone does
+    not always wake it). Not while the node is built or torn down: rclpy's own handler (which calls
+    ours) has shut the context down already, and an exception there would land anywhere, even after a
+    failed rcl call or in run()'s cleanup; `seen` tells run() not to start spinning."""
+
+    rclpy_up = False
+    armed = False
+    seen = False
 
 
 def _stop_signal(signum: int, frame: Any) -> None:
-    """SIGINT/SIGTERM. Before rclpy is up: stop as Ctrl-C does. After: rclpy's own handler (which calls
-    this one) shuts the context down and run() ends on that; an exception raised here as well would land
-    wherever the main thread happens to be, even after a failed rcl call or in run()'s own cleanup."""
-    if not _RCLPY_UP:
+    _Signals.seen = True
+    if not _Signals.rclpy_up or _Signals.armed:
         raise KeyboardInterrupt
 
 
@@ -143,8 +149,7 @@ def bound_shutdown(grace_s: float = SHUTDOWN_GRACE_S) -> subprocess.Popen:
     threads are doing, and rclpy calls the handler it replaced; a watchdog process reads the other
     end. SIGTERM gets a Python handler too, so that it reaches the fd, and it stops the node as SIGINT
     does (also before rclpy is up). Call before rclpy.init, in the main thread."""
-    global _RCLPY_UP
-    _RCLPY_UP = False
+    _Signals.rclpy_up = _Signals.armed = _Signals.seen = False
     read_fd, write_fd = os.pipe()
     os.set_blocking(write_fd, False)
     faulthandler.register(signal.SIGUSR2, all_threads=True)
@@ -168,10 +173,9 @@ def run(
 ) -> int:
     """init, build, spin until SIGINT/SIGTERM, shut down (within `shutdown_grace_s`, `bound_shutdown`);
     a user error is one line and exit 2."""
-    global _RCLPY_UP
     bound_shutdown(shutdown_grace_s)
     rclpy.init(args=sys.argv)
-    _RCLPY_UP = True
+    _Signals.rclpy_up = True
     node = executor = None
     try:
         node = node_factory()
@@ -180,12 +184,17 @@ def run(
         # use", and destroy_node waits for that (rclpy.spin's global executor was never shut down).
         executor = (executor_factory or rclpy.executors.SingleThreadedExecutor)()
         executor.add_node(node)
-        executor.spin()
+        try:
+            _Signals.armed = True
+            if not _Signals.seen:  # a signal while the node was built: stop without spinning
+                executor.spin()
+        finally:
+            _Signals.armed = False
     except RobotRLError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
+        _Signals.armed = False
     except Exception:
         time.sleep(0.05)  # a signal's shutdown may still be under way
         if rclpy.ok():

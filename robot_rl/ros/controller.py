@@ -10,7 +10,8 @@ driver's command by the robot's shaper and message codecs (robot_rl.robots.<robo
 equilibrium pose in the safety box, the Crazyflie's motor forces, or thrust and body rates with
 `action_mode: rates`, the car's steering and speed with the action-rate limit) and published at
 once; a fallback is streamed at the policy rate to robots that take setpoint streams (quadrotor,
-car), and sent once to the Panda, whose equilibrium persists.
+car), and sent once to the Panda, whose equilibrium persists. To the streamed robots a policy step
+the actor missed brings the last action again, through the shield.
 
 An action whose channel names are not this controller's layout is refused (an actor and a
 controller set to different action modes must not fly). A latched fault holds until

@@ -159,16 +159,16 @@ class RosRobot(Robot):
                 raise RobotRLError(
                     f"{self.spec.name}: no fresh observation in {self.timeout_s:g} s: {missing}"
                 )
-            time.sleep(0.001)
+            with node.lock:
+                node.lock.wait(timeout=0.01)  # until the next input arrives
 
     def wait(self, period_s: float) -> None:
         """Until the robot's own state (its first spec field) is stamped `period_s` after the last
         observation's, less half a state period (stamps jitter by a little)."""
         node, name = self.node, self.spec.observation[0].name
         target = self._obs_stamp + period_s - 0.5 * node.state_period
-        deadline = time.monotonic() + self.timeout_s
-        while not node.builder.stamp(name) >= target and time.monotonic() < deadline:
-            time.sleep(0.0005)
+        with node.lock:  # woken by every input the node takes
+            node.lock.wait_for(lambda: node.builder.stamp(name) >= target, timeout=self.timeout_s)
 
     def act(self, action: np.ndarray) -> np.ndarray:
         action = np.asarray(action, np.float32)
@@ -191,7 +191,8 @@ class _RobotNode(SensorInputs, TopicNode):
     def __init__(self, owner: RosRobot, context: Any):
         super().__init__("robot_env", context=context)
         spec = owner.spec
-        self.adapter, self.target, self.lock = owner.adapter, owner.target, threading.Lock()
+        # the inputs' lock, notified on every input (RosRobot waits on it for the next state)
+        self.adapter, self.target, self.lock = owner.adapter, owner.target, threading.Condition()
         self.first = spec.observation[0].name
         self.state_period = 1.0 / (spec.rates.state_hz or spec.rates.policy_hz)
         self.builder = ObservationBuilder(
@@ -218,6 +219,12 @@ class _RobotNode(SensorInputs, TopicNode):
                 if 0.0 < step < 1.0:
                     self.state_period += 0.1 * (step - self.state_period)
             super()._update_stamped(name, values, stamp_s, topic)
+            self.lock.notify_all()
+
+    def on_image(self, camera: str, msg: Any) -> None:
+        with self.lock:
+            super().on_image(camera, msg)
+            self.lock.notify_all()
 
     def restart(self) -> None:
         """Forget inputs stamped before now (the world before a reset) and the old feedback."""
