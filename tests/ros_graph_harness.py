@@ -208,9 +208,13 @@ def kill_the_actor(g: Graph, probe: Probe, actor, restart, timeout_s: float, set
         if late <= 0 or attempt == 2 or "ms late: this node was not scheduled" not in log:
             return own, last_action, hold_at
         print(f"the controller was not scheduled (stop {1000 * own:.0f} ms after the last action): once more")
+        heard = len(probe.times[ACTION.name])
         actor = restart()
         probe.wait(
             lambda: probe.last(CONTROLLER_STATE.name) == "ok", 30, "a new actor acting (controller ok)"
+        )
+        probe.wait(
+            lambda heard=heard: len(probe.times[ACTION.name]) >= heard + 5, 20, "the new actor's actions"
         )
 
 

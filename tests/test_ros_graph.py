@@ -99,6 +99,8 @@ def test_land_and_brake_when_the_actor_dies(graph, robot, mode):
     )
     probe.wait(lambda: probe.last(CONTROLLER_STATE.name) == "ok", 20, "actions flowing (controller ok)")
     probe.wait(lambda: len(probe.msgs[command]) >= 5, 10, f"commands on {command}")
+    # this probe hears the new actor too (its discovery runs apart from the controller's)
+    probe.wait(lambda: len(probe.times[ACTION.name]) >= 5, 20, "the actor's actions")
     restart = lambda: g.start(  # noqa: E731
         "actor2", "actor", robot=robot, task=task, max_episode_steps=1000, use_reward_node=False, **layout
     )
