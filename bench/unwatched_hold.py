@@ -32,9 +32,8 @@ def flight(seed: int, hold_steps: int) -> float:
         _, _, _, _, info = env.step(rng.uniform(-1, 1, 4).astype(np.float32))
         if i == HOLD_AT:
             for _ in range(hold_steps):  # the robot flies the sent command; no layer sees the state
-                obs, *_ = env.env.step(info["action"])
+                env._obs, *_ = env.env.step(info["action"])  # the layer's next step starts from here
                 env.now += env.dt
-            env._obs = obs if hold_steps else env._obs
         worst = max(worst, math.acos(max(-1.0, min(1.0, env.unwrapped.robot.true_state()[2][8]))))
     env.close()
     return worst

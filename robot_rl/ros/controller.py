@@ -171,8 +171,7 @@ class ControllerNode(SensorInputs, GraphNode):
             # A policy step without an action: the last one stands, still through the shield, as in the
             # twin behind SafeEnv (a setpoint the driver holds unwatched could flip a quadrotor within
             # the watchdog's timeout). The first repeat waits a little longer for a late action.
-            period = 1.0 / self.spec.rates.policy_hz
-            wait = period if self.repeating else MISSED_STEP * period
+            wait = self.spec.policy_dt * (1.0 if self.repeating else MISSED_STEP)
             if self.stream_safe and not self.holding and now - self.sent_at >= wait:
                 self.send(self.layer.command(None, now, **self._feedback()), now)
                 self.repeating = True
